@@ -1,0 +1,74 @@
+"""The database: which URL, the asyncpg pool, the request connection, and transactions with events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import asyncpg
+import orjson
+from fastapi import Depends, Request
+
+from packages.core.embedded import EmbeddedPostgres
+from packages.core.settings import Settings
+
+
+def resolve_database_url(settings: Settings, embedded: EmbeddedPostgres | None) -> str:
+    """Vault when configured, else DATABASE_URL, else the embedded server (started here)."""
+    if settings.vault_addr:
+        from packages.core.vault import database_url_from_vault
+
+        return database_url_from_vault(settings)
+    if settings.database_url:
+        return settings.database_url.get_secret_value()
+    if embedded is None:
+        embedded = EmbeddedPostgres(settings.var_dir)
+    return embedded.start()
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typ in ("json", "jsonb"):
+        await conn.set_type_codec(
+            typ, schema="pg_catalog", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads
+        )
+
+
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+    )
+
+
+async def connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    async with request.app.state.pool.acquire() as conn:
+        yield conn
+
+
+Conn = Annotated[asyncpg.Connection, Depends(connection)]
+
+
+class Transaction:
+    """Handed out by `transaction()`; events emitted here are stored in the same transaction
+    (so a rolled-back change never leaves an event) and published in-process after the commit."""
+
+    def __init__(self, conn: asyncpg.Connection):
+        self.conn = conn
+        self.emitted: list = []
+
+    async def emit(self, event) -> None:
+        from packages.core.events import store_event
+
+        self.emitted.append(await store_event(self.conn, event))
+
+
+@asynccontextmanager
+async def transaction(conn: asyncpg.Connection) -> AsyncIterator[Transaction]:
+    from packages.core.events import bus
+
+    tx = Transaction(conn)
+    async with conn.transaction():
+        yield tx
+    for stored in tx.emitted:
+        await bus.publish(stored)
+

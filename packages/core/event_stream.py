@@ -1,0 +1,94 @@
+"""Live event stream: one LISTEN connection per process fans stored events out to SSE clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import asyncpg
+import orjson
+
+from packages.core.events import NOTIFY_CHANNEL, StoredEvent
+
+log = logging.getLogger(__name__)
+BATCH = 500
+EVENT_COLUMNS = "id, type, project_id, payload, at"
+
+
+async def events_after(conn: asyncpg.Connection, after: int, project_id: int | None, limit: int = BATCH):
+    rows = await conn.fetch(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 AND ($2::bigint IS NULL OR project_id = $2) "
+        "ORDER BY id LIMIT $3",
+        after, project_id, limit,
+    )
+    return [StoredEvent(**dict(r)) for r in rows]
+
+
+class EventHub:
+    """Wakes every subscriber when a NOTIFY arrives (sent at commit by `store_event`).
+    If the listening connection drops it reconnects; subscribers re-read from their last id,
+    so nothing is missed."""
+
+    def __init__(self, pool: asyncpg.Pool, url: str):
+        self.pool, self.url = pool, url
+        self._listener: asyncpg.Connection | None = None
+        self._waiters: set[asyncio.Event] = set()
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._keep_listening(), name="event-hub")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _wake(self, *_args) -> None:
+        for waiter in self._waiters:
+            waiter.set()
+
+    async def _keep_listening(self) -> None:
+        while True:
+            try:
+                # its own connection, not a pool slot: it is held for the life of the process
+                self._listener = await asyncpg.connect(self.url)
+                await self._listener.add_listener(NOTIFY_CHANNEL, self._wake)
+                self._wake()  # catch up anything committed while we were not listening
+                while not self._listener.is_closed():
+                    await asyncio.sleep(5)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("event listener lost its connection (%s); reconnecting", exc)
+            finally:
+                if self._listener is not None:
+                    with contextlib.suppress(Exception):
+                        await self._listener.close(timeout=2)
+                    self._listener = None
+            await asyncio.sleep(1)
+
+    async def subscribe(self, after: int, project_id: int | None, ping: float = 15.0) -> AsyncIterator[StoredEvent | None]:
+        """Yields stored events with id > after, forever; yields None as a keep-alive tick."""
+        waiter = asyncio.Event()
+        self._waiters.add(waiter)
+        try:
+            while True:
+                waiter.clear()
+                async with self.pool.acquire() as conn:
+                    batch = await events_after(conn, after, project_id)
+                for event in batch:
+                    after = event.id
+                    yield event
+                if len(batch) == BATCH:
+                    continue
+                try:
+                    await asyncio.wait_for(waiter.wait(), timeout=ping)
+                except TimeoutError:
+                    yield None
+        finally:
+            self._waiters.discard(waiter)
+
+
+def sse_message(event: StoredEvent) -> dict:
+    return {"id": str(event.id), "event": event.type, "data": orjson.dumps(event.model_dump(mode="json")).decode()}

@@ -1,0 +1,68 @@
+"""Durable jobs: one procrastinate app on the same PostgreSQL.
+
+Each domain declares its tasks on a `procrastinate.Blueprint` in its `jobs.py`; `JOB_BLUEPRINTS`
+lists them. A task takes ids, opens its own connection from `runtime.pool` and reloads state, so
+it can run in the server's in-process worker or in `anime-studio worker` on another machine.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import procrastinate
+
+from packages.core.settings import Settings
+
+core_jobs = procrastinate.Blueprint()
+
+
+class JobRuntime:
+    """What tasks need from the process that runs them; set by `serve` and `worker` at start."""
+
+    pool: asyncpg.Pool | None = None
+    settings: Settings | None = None
+
+    def acquire(self):
+        if self.pool is None:
+            raise RuntimeError("the job runtime has no database pool (worker not started)")
+        return self.pool.acquire()
+
+
+runtime = JobRuntime()
+
+
+@core_jobs.periodic(cron="17 3 * * *")
+@core_jobs.task(name="prune_events", queue="maintenance", queueing_lock="core:prune_events")
+async def prune_events(timestamp: int) -> int:
+    """Deletes stored events older than ANIME_STUDIO_EVENTS_RETENTION_DAYS (daily)."""
+    days = runtime.settings.events_retention_days
+    async with runtime.acquire() as conn:
+        result = await conn.execute("DELETE FROM events WHERE at < now() - make_interval(days => $1)", days)
+    return int(result.split()[-1])
+
+
+def job_blueprints() -> dict[str, procrastinate.Blueprint]:
+    """Every domain's blueprint, by namespace. Add a domain's jobs here."""
+    return {"core": core_jobs}
+
+
+def create_job_app(database_url: str) -> procrastinate.App:
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=database_url))
+    for namespace, blueprint in job_blueprints().items():
+        app.add_tasks_from(blueprint, namespace=namespace)  # task names become "core:prune_events"
+    return app
+
+
+async def queue_counts(conn: asyncpg.Connection) -> list[dict]:
+    rows = await conn.fetch(
+        "SELECT queue_name, status::text AS status, count(*) AS jobs FROM procrastinate_jobs "
+        "WHERE status IN ('todo', 'doing') GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    return [dict(r) for r in rows]
+
+
+async def live_workers(conn: asyncpg.Connection) -> list[dict]:
+    rows = await conn.fetch(
+        "SELECT id, last_heartbeat FROM procrastinate_workers "
+        "WHERE last_heartbeat > now() - interval '30 seconds' ORDER BY id"
+    )
+    return [dict(r) for r in rows]

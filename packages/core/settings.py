@@ -1,0 +1,90 @@
+"""The one settings object (DESIGN.md section 3). Read from the environment and an optional `.env`."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    home: Path = Field(default_factory=Path.cwd, alias="ANIME_STUDIO_HOME")
+    host: str = Field("127.0.0.1", alias="ANIME_STUDIO_HOST")
+    port: int = Field(8401, alias="ANIME_STUDIO_PORT")
+    admin_token: SecretStr | None = Field(None, alias="ANIME_STUDIO_ADMIN_TOKEN")
+    database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
+    # Runs the job worker inside the server process (the default); off when workers run elsewhere.
+    inprocess_worker: bool = Field(True, alias="ANIME_STUDIO_INPROCESS_WORKER")
+    max_upload_mb: int = Field(25, alias="ANIME_STUDIO_MAX_UPLOAD_MB")
+    max_image_pixels: int = Field(64_000_000, alias="ANIME_STUDIO_MAX_IMAGE_PIXELS")
+    events_retention_days: int = Field(90, alias="ANIME_STUDIO_EVENTS_RETENTION_DAYS")
+    log_level: str = Field("info", alias="ANIME_STUDIO_LOG_LEVEL")
+
+    vault_addr: str | None = Field(None, alias="VAULT_ADDR")
+    vault_token: SecretStr | None = Field(None, alias="VAULT_TOKEN")
+    vault_role_id: str | None = Field(None, alias="VAULT_ROLE_ID")
+    vault_secret_id: SecretStr | None = Field(None, alias="VAULT_SECRET_ID")
+    vault_db_path: str | None = Field(None, alias="VAULT_DB_PATH")
+
+    comfyui_urls: str = Field("", alias="COMFYUI_URLS")
+    comfyui_models_dir: Path | None = Field(None, alias="COMFYUI_MODELS_DIR")
+    ollama_host: str | None = Field(None, alias="OLLAMA_HOST")
+    qdrant_url: str | None = Field(None, alias="QDRANT_URL")
+    jellyfin_url: str | None = Field(None, alias="JELLYFIN_URL")
+    jellyfin_api_key: SecretStr | None = Field(None, alias="JELLYFIN_API_KEY")
+    jellyfin_library_dir: Path | None = Field(None, alias="JELLYFIN_LIBRARY_DIR")
+    acestep_url: str | None = Field(None, alias="ACESTEP_URL")
+    tts_url: str | None = Field(None, alias="TTS_URL")
+    ffmpeg_binary: str | None = Field(None, alias="FFMPEG_BINARY")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def var_dir(self) -> Path:
+        return self.home / "var"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.home / "datasets"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.home / "output"
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, for entry points (CLI, app factory). Request code uses
+    `AppSettings` (the app's own object) so tests and several apps in one process stay apart."""
+    return Settings()
+
+
+def _app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+AppSettings = Annotated[Settings, Depends(_app_settings)]

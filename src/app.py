@@ -1,0 +1,169 @@
+"""The app factory: router registry, lifespan (database, migrations, jobs, events) and the UI."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from packages.characters.router import router as characters_router
+from packages.core.auth import create_token
+from packages.core.db import create_pool
+from packages.core.errors import DomainError
+from packages.core.event_stream import EventHub
+from packages.core.jobs import create_job_app, runtime
+from packages.core.router import VERSION, public as core_public
+from packages.core.router import router as core_router
+from packages.core.settings import Settings, get_settings
+from packages.core.startup import Prepared, prepare
+from packages.story.router import router as story_router
+
+log = logging.getLogger("anime_studio")
+
+API_PREFIX = "/api/lora"  # the prefix existing users' scripts call; keep it here only
+FRONTEND_DIST = Path(__file__).resolve().parents[1] / "frontend" / "dist"
+
+# Ordered router registry: (router, tag). Order matters only where paths overlap; core first so
+# /health and /auth/session stay reachable whatever a domain declares.
+ROUTERS = [
+    (core_public, "core"),
+    (core_router, "core"),
+    (story_router, "story"),
+    (characters_router, "characters"),
+]
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+        "style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'"
+    ),
+}
+
+
+async def first_start_token(pool, settings: Settings) -> str | None:
+    """On a loopback server with no tokens at all and no admin token configured, make one admin
+    token and return it so `serve` can print a URL carrying it (like Jupyter)."""
+    if settings.admin_token or not settings.is_loopback:
+        return None
+    async with pool.acquire() as conn:
+        if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM api_tokens)"):
+            return None
+        _, token = await create_token(conn, user_name="owner", role="admin", token_name="first start")
+    return token
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    prepared: Prepared | None = app.state.prepared
+    owned = prepared is None  # `anime-studio serve` prepares before uvicorn starts, tests do not
+    if owned:
+        prepared = await asyncio.to_thread(prepare, settings)
+    pool = hub = worker = None
+    try:
+        pool = await create_pool(prepared.url)
+        runtime.pool, runtime.settings = pool, settings
+        hub = EventHub(pool, prepared.url)
+        await hub.start()
+        app.state.pool, app.state.event_hub, app.state.database_url = pool, hub, prepared.url
+        app.state.first_start_token = await first_start_token(pool, settings)
+        if app.state.on_ready:
+            app.state.on_ready(app)
+        job_app = create_job_app(prepared.url)
+        async with job_app.open_async():
+            app.state.job_app = job_app
+            if settings.inprocess_worker:
+                worker = asyncio.create_task(
+                    job_app.run_worker_async(install_signal_handlers=False, name="in-process"))
+            yield
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+    finally:
+        if hub is not None:
+            await hub.stop()
+        if pool is not None:
+            await pool.close()
+            runtime.pool = None
+        if owned:
+            prepared.close()
+
+
+def _error(status: int, detail: str, code: str, **extra) -> JSONResponse:
+    return ORJSONResponse({"detail": detail, "code": code, **extra}, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_request: Request, exc: DomainError):
+        extra = {"field": exc.field} if exc.field else {}
+        return _error(exc.status, exc.detail, exc.code, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError):
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in exc.errors()]
+        first = errors[0] if errors else {"loc": [], "msg": "Invalid request"}
+        field = str(first["loc"][-1]) if first["loc"] and first["loc"][0] in ("body", "query", "path") else None
+        detail = f"{field}: {first['msg']}" if field else first["msg"]
+        return _error(422, detail, "validation_error", field=field, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, str(exc.detail), code)
+
+
+def mount_frontend(app: FastAPI) -> None:
+    """Serves the built Vue app. index.html gets a <base href> for the path it is served under,
+    so the same build works at / and under a sub-path such as /anime-studio/."""
+
+    def index(request: Request) -> HTMLResponse:
+        page = (FRONTEND_DIST / "index.html").read_text()
+        base = html.escape(request.scope.get("root_path", "").rstrip("/") + "/", quote=True)
+        page = page.replace("<head>", f'<head><base href="{base}">', 1)
+        return HTMLResponse(page, headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def ui(path: str, request: Request):
+        if path.startswith(API_PREFIX.strip("/") + "/") or path == API_PREFIX.strip("/"):
+            return _error(404, "No such API route", "not_found")
+        if not (FRONTEND_DIST / "index.html").exists():
+            return HTMLResponse("The UI is not built: run `make run` (or `npm run build`).", status_code=503)
+        candidate = (FRONTEND_DIST / path).resolve()
+        if path and FRONTEND_DIST in candidate.parents and candidate.is_file():
+            cache = "public, max-age=31536000, immutable" if "/assets/" in f"/{path}" else "no-cache"
+            return FileResponse(candidate, headers={**SECURITY_HEADERS, "Cache-Control": cache})
+        return index(request)
+
+
+def create_app(settings: Settings | None = None, prepared: Prepared | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Anime Studio",
+        version=VERSION,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+        docs_url=f"{API_PREFIX}/docs",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings, app.state.prepared, app.state.on_ready = settings, prepared, None
+    install_error_handlers(app)
+    for router, tag in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX, tags=[tag])
+    mount_frontend(app)
+    return app

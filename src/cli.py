@@ -1,0 +1,186 @@
+"""The `anime-studio` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from packages.core.errors import StartupError
+from packages.core.settings import get_settings
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Anime Studio: run, migrate and inspect the studio.")
+token_cli = typer.Typer(no_args_is_help=True, help="API tokens.")
+cli.add_typer(token_cli, name="token")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(2)
+
+
+def _prepare(server: bool):
+    from packages.core.startup import prepare
+
+    try:
+        return prepare(get_settings(), server=server)
+    except StartupError as exc:
+        _fail(str(exc))
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Overrides ANIME_STUDIO_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="Overrides ANIME_STUDIO_PORT")] = None,
+    root_path: Annotated[str, typer.Option(help="Public sub-path when behind a proxy, e.g. /anime-studio")] = "",
+) -> None:
+    """Run the API, the UI and an in-process job worker."""
+    import os
+
+    import uvicorn
+
+    if host:
+        os.environ["ANIME_STUDIO_HOST"] = host
+    if port:
+        os.environ["ANIME_STUDIO_PORT"] = str(port)
+    get_settings.cache_clear()
+    settings = get_settings()
+    prepared = _prepare(server=True)
+    from src.app import create_app
+
+    app = create_app(settings, prepared)
+
+    def announce(app) -> None:  # called by the lifespan once the pool and first token exist
+        base = f"http://{settings.host}:{settings.port}{root_path.rstrip('/')}/"
+        token = app.state.first_start_token
+        if token:
+            typer.secho(f"\nAnime Studio is ready. Open this URL (it signs you in as admin):\n\n    {base}?token={token}\n",
+                        fg="green")
+        else:
+            typer.secho(f"\nAnime Studio is ready at {base}  (sign in with your token; "
+                        "`anime-studio token create --role admin` makes a new one)\n", fg="green")
+
+    app.state.on_ready = announce
+
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, root_path=root_path,
+                    log_level=settings.log_level, proxy_headers=True)
+    finally:
+        prepared.close()
+
+
+@cli.command()
+def worker(
+    queue: Annotated[list[str] | None, typer.Option("--queue", "-q", help="Queues to take jobs from (default: all)")] = None,
+    concurrency: Annotated[int, typer.Option(help="Jobs run at once")] = 1,
+) -> None:
+    """Run a job worker in this process (against the same database as the server)."""
+    from packages.core.db import create_pool
+    from packages.core.jobs import create_job_app, runtime
+
+    prepared = _prepare(server=False)
+
+    async def run() -> None:
+        runtime.pool, runtime.settings = await create_pool(prepared.url), get_settings()
+        job_app = create_job_app(prepared.url)
+        try:
+            async with job_app.open_async():
+                await job_app.run_worker_async(queues=queue or None, concurrency=concurrency, name="cli")
+        finally:
+            await runtime.pool.close()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        prepared.close()
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply database migrations (the server also does this at start)."""
+    prepared = _prepare(server=False)
+    prepared.close()
+    typer.echo("database is up to date")
+
+
+@token_cli.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="admin, director, reviewer or viewer")],
+    name: Annotated[str | None, typer.Option(help="User name the token belongs to (default: the role)")] = None,
+) -> None:
+    """Create an API token and print it (it is shown only once)."""
+    from packages.core.auth import ROLES, create_token
+    from packages.core.db import create_pool
+
+    if role not in ROLES:
+        _fail(f"--role must be one of {', '.join(ROLES)}")
+    prepared = _prepare(server=False)
+
+    async def run() -> str:
+        pool = await create_pool(prepared.url, min_size=1, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                return (await create_token(conn, user_name=name or role, role=role, token_name=name or role))[1]
+        finally:
+            await pool.close()
+
+    try:
+        token = asyncio.run(run())
+    finally:
+        prepared.close()
+    settings = get_settings()
+    typer.echo(token)
+    typer.echo(f"Sign in: http://{settings.host}:{settings.port}/?token={token}", err=True)
+
+
+@cli.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """Database, job queues and workers."""
+    from packages.core.db import create_pool
+    from packages.core.jobs import live_workers, queue_counts
+
+    prepared = _prepare(server=False)
+
+    async def run() -> dict:
+        pool = await create_pool(prepared.url, min_size=1, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                version = await conn.fetchval("SHOW server_version")
+                return {"database": {"status": "ok", "server_version": version},
+                        "queues": await queue_counts(conn),
+                        "workers": [{"id": w["id"], "last_heartbeat": w["last_heartbeat"].isoformat()}
+                                    for w in await live_workers(conn)]}
+        finally:
+            await pool.close()
+
+    try:
+        report = asyncio.run(run())
+    finally:
+        prepared.close()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(f"database   ok (PostgreSQL {report['database']['server_version']})")
+    if report["queues"]:
+        for q in report["queues"]:
+            typer.echo(f"queue      {q['queue_name']:<16} {q['status']:<6} {q['jobs']}")
+    else:
+        typer.echo("queues     empty")
+    typer.echo(f"workers    {len(report['workers'])} alive")
+
+
+def main() -> None:
+    try:
+        cli()
+    except StartupError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
