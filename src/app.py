@@ -12,15 +12,16 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, ORJSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from packages.characters.router import router as characters_router
 from packages.core.auth import create_token
 from packages.core.db import create_pool
 from packages.core.errors import DomainError
 from packages.core.event_stream import EventHub
-from packages.core.jobs import create_job_app, runtime
+from packages.core.jobs import open_job_app, runtime
 from packages.core.router import VERSION, public as core_public
 from packages.core.router import router as core_router
 from packages.core.settings import Settings, get_settings
@@ -81,8 +82,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.first_start_token = await first_start_token(pool, settings)
         if app.state.on_ready:
             app.state.on_ready(app)
-        job_app = create_job_app(prepared.url)
-        async with job_app.open_async():
+        async with open_job_app(prepared.url) as job_app:
             app.state.job_app = job_app
             if settings.inprocess_worker:
                 worker = asyncio.create_task(
@@ -103,7 +103,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _error(status: int, detail: str, code: str, **extra) -> JSONResponse:
-    return ORJSONResponse({"detail": detail, "code": code, **extra}, status_code=status)
+    return JSONResponse({"detail": detail, "code": code, **extra}, status_code=status)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -123,7 +123,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException):
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
         return _error(exc.status_code, str(exc.detail), code)
 
 
@@ -150,13 +150,51 @@ def mount_frontend(app: FastAPI) -> None:
         return index(request)
 
 
+JSON_BODY_LIMIT = 1024 * 1024  # any non-multipart request body
+
+
+class BodyLimit:
+    """Caps request bodies before they are read or spooled to disk: 1 MiB for JSON and other
+    bodies, ANIME_STUDIO_MAX_REQUEST_MB for multipart uploads. Over the cap: 413 `too_large`."""
+
+    def __init__(self, app, upload_limit: int):
+        self.app = app
+        self.limits = {False: (JSON_BODY_LIMIT, RequestBodyLimitMiddleware(app, max_body_size=JSON_BODY_LIMIT)),
+                       True: (upload_limit, RequestBodyLimitMiddleware(app, max_body_size=upload_limit))}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        limit, limited = self.limits[headers.get(b"content-type", b"").startswith(b"multipart/form-data")]
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit:  # declared too large: refuse before reading
+            response = _error(413, f"The request body is over the {limit // 1024} KiB limit", "too_large")
+            return await response(scope, receive, send)
+        await limited(scope, receive, send)  # counts what arrives (chunked or understated bodies)
+
+
+class SubPath:
+    """Serves the app under `root_path` whether or not the proxy in front strips that prefix."""
+
+    def __init__(self, app, root_path: str):
+        self.app, self.root_path = app, root_path.rstrip("/")
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket") and self.root_path:
+            path = scope["path"]
+            if path == self.root_path or path.startswith(self.root_path + "/"):
+                path = path[len(self.root_path):] or "/"
+            scope = {**scope, "path": path, "raw_path": path.encode(), "root_path": self.root_path}
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, prepared: Prepared | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
         title="Anime Studio",
         version=VERSION,
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
         docs_url=f"{API_PREFIX}/docs",
         openapi_url=f"{API_PREFIX}/openapi.json",
         redoc_url=None,
@@ -166,4 +204,7 @@ def create_app(settings: Settings | None = None, prepared: Prepared | None = Non
     for router, tag in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, tags=[tag])
     mount_frontend(app)
+    app.add_middleware(BodyLimit, upload_limit=settings.max_request_mb * 1024 * 1024)
+    if settings.root_path:
+        app.add_middleware(SubPath, root_path=settings.root_path)
     return app

@@ -35,7 +35,8 @@ def _prepare(server: bool):
 def serve(
     host: Annotated[str | None, typer.Option(help="Overrides ANIME_STUDIO_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="Overrides ANIME_STUDIO_PORT")] = None,
-    root_path: Annotated[str, typer.Option(help="Public sub-path when behind a proxy, e.g. /anime-studio")] = "",
+    root_path: Annotated[str | None, typer.Option(help="Sub-path to serve under, e.g. /anime-studio "
+                                                        "(overrides ANIME_STUDIO_ROOT_PATH)")] = None,
 ) -> None:
     """Run the API, the UI and an in-process job worker."""
     import os
@@ -46,6 +47,8 @@ def serve(
         os.environ["ANIME_STUDIO_HOST"] = host
     if port:
         os.environ["ANIME_STUDIO_PORT"] = str(port)
+    if root_path is not None:
+        os.environ["ANIME_STUDIO_ROOT_PATH"] = root_path.rstrip("/")
     get_settings.cache_clear()
     settings = get_settings()
     prepared = _prepare(server=True)
@@ -54,7 +57,7 @@ def serve(
     app = create_app(settings, prepared)
 
     def announce(app) -> None:  # called by the lifespan once the pool and first token exist
-        base = f"http://{settings.host}:{settings.port}{root_path.rstrip('/')}/"
+        base = f"http://{settings.host}:{settings.port}{settings.root_path}/"
         token = app.state.first_start_token
         if token:
             typer.secho(f"\nAnime Studio is ready. Open this URL (it signs you in as admin):\n\n    {base}?token={token}\n",
@@ -66,8 +69,7 @@ def serve(
     app.state.on_ready = announce
 
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, root_path=root_path,
-                    log_level=settings.log_level, proxy_headers=True)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, proxy_headers=True)
     finally:
         prepared.close()
 
@@ -79,15 +81,14 @@ def worker(
 ) -> None:
     """Run a job worker in this process (against the same database as the server)."""
     from packages.core.db import create_pool
-    from packages.core.jobs import create_job_app, runtime
+    from packages.core.jobs import open_job_app, runtime
 
     prepared = _prepare(server=False)
 
     async def run() -> None:
         runtime.pool, runtime.settings = await create_pool(prepared.url), get_settings()
-        job_app = create_job_app(prepared.url)
         try:
-            async with job_app.open_async():
+            async with open_job_app(prepared.url) as job_app:
                 await job_app.run_worker_async(queues=queue or None, concurrency=concurrency, name="cli")
         finally:
             await runtime.pool.close()

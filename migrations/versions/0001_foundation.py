@@ -53,7 +53,7 @@ def upgrade() -> None:
         id bigserial PRIMARY KEY,
         name text NOT NULL UNIQUE,
         checkpoint text NOT NULL,
-        cfg real NOT NULL,
+        cfg double precision NOT NULL,
         steps integer NOT NULL,
         sampler text NOT NULL,
         scheduler text NOT NULL,
@@ -113,7 +113,7 @@ def upgrade() -> None:
         {TIMESTAMPS},
         UNIQUE (project_id, slug)
     );
-    CREATE INDEX characters_project_name_idx ON characters (project_id, lower(name), id);
+    CREATE INDEX characters_project_name_idx ON characters (project_id, archived, lower(name), id);
     CREATE TABLE reference_images (
         id bigserial PRIMARY KEY,
         character_id bigint NOT NULL REFERENCES characters(id) ON DELETE CASCADE,

@@ -33,9 +33,11 @@ async def list_characters(conn: asyncpg.Connection, *, project_id: int, archived
                           limit: int, offset: int) -> tuple[list[asyncpg.Record], int]:
     where = ("c.project_id = $1 AND c.archived = $2 "
              "AND ($3::text IS NULL OR strpos(lower(c.name), lower($3::text)) > 0)")
+    # The page of ids first (index order), so the per-character subqueries run for the page only.
     rows = await conn.fetch(
-        f"SELECT {CHARACTER_COLUMNS} FROM characters c JOIN projects p ON p.id = c.project_id "
-        f"WHERE {where} ORDER BY lower(c.name), c.id LIMIT $4 OFFSET $5",
+        f"WITH page AS (SELECT c.id FROM characters c WHERE {where} ORDER BY lower(c.name), c.id LIMIT $4 OFFSET $5) "
+        f"SELECT {CHARACTER_COLUMNS} FROM page JOIN characters c ON c.id = page.id "
+        "JOIN projects p ON p.id = c.project_id ORDER BY lower(c.name), c.id",
         project_id, archived, q, limit, offset)
     total = await conn.fetchval(f"SELECT count(*) FROM characters c WHERE {where}", project_id, archived, q)
     return rows, total

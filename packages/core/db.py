@@ -35,8 +35,11 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    # Custom plans: our list queries have optional filters (`$1 IS NULL OR ...`) for which a cached
+    # generic plan can be ten times slower than planning with the actual values (bench/api_reads.py).
     return await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+        url, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60,
+        server_settings={"plan_cache_mode": "force_custom_plan"},
     )
 
 

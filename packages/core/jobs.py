@@ -7,6 +7,10 @@ it can run in the server's in-process worker or in `anime-studio worker` on anot
 
 from __future__ import annotations
 
+import functools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import asyncpg
 import procrastinate
 
@@ -45,11 +49,22 @@ def job_blueprints() -> dict[str, procrastinate.Blueprint]:
     return {"core": core_jobs}
 
 
-def create_job_app(database_url: str) -> procrastinate.App:
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=database_url))
+@functools.cache
+def _job_app() -> procrastinate.App:
+    """The process's one procrastinate app with every task (procrastinate namespaces blueprints in
+    place and tasks point back at their app, so tasks are registered once, on one app)."""
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector())
     for namespace, blueprint in job_blueprints().items():
         app.add_tasks_from(blueprint, namespace=namespace)  # task names become "core:prune_events"
     return app
+
+
+@asynccontextmanager
+async def open_job_app(database_url: str) -> AsyncIterator[procrastinate.App]:
+    """The job app connected to `database_url` while the block runs (a server's or worker's life)."""
+    with _job_app().replace_connector(procrastinate.PsycopgConnector(conninfo=database_url)) as app:
+        async with app.open_async():
+            yield app
 
 
 async def queue_counts(conn: asyncpg.Connection) -> list[dict]:

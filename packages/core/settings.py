@@ -19,11 +19,14 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=Path.cwd, alias="ANIME_STUDIO_HOME")
     host: str = Field("127.0.0.1", alias="ANIME_STUDIO_HOST")
     port: int = Field(8401, alias="ANIME_STUDIO_PORT")
+    # Public sub-path when served behind a proxy, e.g. "/anime-studio" (with or without the proxy stripping it).
+    root_path: str = Field("", alias="ANIME_STUDIO_ROOT_PATH", pattern=r"^(/[A-Za-z0-9._~-]+)*$")
     admin_token: SecretStr | None = Field(None, alias="ANIME_STUDIO_ADMIN_TOKEN")
     database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
     # Runs the job worker inside the server process (the default); off when workers run elsewhere.
     inprocess_worker: bool = Field(True, alias="ANIME_STUDIO_INPROCESS_WORKER")
-    max_upload_mb: int = Field(25, alias="ANIME_STUDIO_MAX_UPLOAD_MB")
+    max_upload_mb: int = Field(25, alias="ANIME_STUDIO_MAX_UPLOAD_MB")  # one file
+    max_request_mb: int = Field(200, alias="ANIME_STUDIO_MAX_REQUEST_MB")  # one multipart request
     max_image_pixels: int = Field(64_000_000, alias="ANIME_STUDIO_MAX_IMAGE_PIXELS")
     events_retention_days: int = Field(90, alias="ANIME_STUDIO_EVENTS_RETENTION_DAYS")
     log_level: str = Field("info", alias="ANIME_STUDIO_LOG_LEVEL")

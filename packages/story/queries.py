@@ -6,14 +6,33 @@ import asyncpg
 
 from packages.core.sql import update_statement
 
-PROJECT_SELECT = """
-SELECT p.id, p.name, p.slug, p.description, p.genre, p.premise, p.content_rating, p.status,
-       p.default_style_id, s.name AS default_style_name, p.created_at, p.updated_at,
-       (SELECT count(*) FROM characters c WHERE c.project_id = p.id AND NOT c.archived) AS character_count,
-       (SELECT 'reference-images/' || r.id || '/file' FROM characters c JOIN reference_images r ON r.character_id = c.id
-         WHERE c.project_id = p.id AND NOT c.archived ORDER BY c.id, r.id LIMIT 1) AS cover_url
-FROM projects p LEFT JOIN generation_styles s ON s.id = p.default_style_id
-"""
+PROJECT_ORDER = "ORDER BY lower(p.name), p.id"
+
+
+def _projects_of(page_sql: str) -> str:
+    """Projects whose ids `page_sql` (a query yielding `id`) picks, with their style name, active
+    character count and cover image, each computed once for the page rather than per row."""
+    return f"""
+    WITH page AS ({page_sql}),
+    counts AS (SELECT c.project_id, count(*) AS n FROM characters c
+               WHERE c.project_id IN (SELECT id FROM page) AND NOT c.archived GROUP BY c.project_id),
+    covers AS (SELECT DISTINCT ON (c.project_id) c.project_id, r.id AS image_id
+               FROM characters c JOIN reference_images r ON r.character_id = c.id
+               WHERE c.project_id IN (SELECT id FROM page) AND NOT c.archived
+               ORDER BY c.project_id, c.id, r.id)
+    SELECT p.id, p.name, p.slug, p.description, p.genre, p.premise, p.content_rating, p.status,
+           p.default_style_id, s.name AS default_style_name, p.created_at, p.updated_at,
+           coalesce(counts.n, 0) AS character_count,
+           'reference-images/' || covers.image_id || '/file' AS cover_url
+    FROM page JOIN projects p ON p.id = page.id
+    LEFT JOIN generation_styles s ON s.id = p.default_style_id
+    LEFT JOIN counts ON counts.project_id = p.id
+    LEFT JOIN covers ON covers.project_id = p.id
+    {PROJECT_ORDER}"""
+
+
+PROJECT_BY_ID = _projects_of("SELECT $1::bigint AS id")
+PROJECT_BY_SLUG = _projects_of("SELECT id FROM projects WHERE slug = $1")
 PROJECT_COLUMNS = frozenset({"name", "description", "genre", "premise", "content_rating", "status",
                              "default_style_id", "status_before_archive"})
 
@@ -24,19 +43,18 @@ async def list_projects(conn, *, q: str | None, status: str | None, include_arch
       AND ($2::text IS NULL OR p.status = $2)
       AND ($3 OR $2::text = 'archived' OR p.status <> 'archived')
     """
-    rows = await conn.fetch(
-        f"{PROJECT_SELECT} {where} ORDER BY lower(p.name), p.id LIMIT $4 OFFSET $5",
-        q, status, include_archived, limit, offset)
+    rows = await conn.fetch(_projects_of(f"SELECT p.id FROM projects p {where} {PROJECT_ORDER} LIMIT $4 OFFSET $5"),
+                            q, status, include_archived, limit, offset)
     total = await conn.fetchval(f"SELECT count(*) FROM projects p {where}", q, status, include_archived)
     return rows, total
 
 
 async def get_project(conn, project_id: int):
-    return await conn.fetchrow(f"{PROJECT_SELECT} WHERE p.id = $1", project_id)
+    return await conn.fetchrow(PROJECT_BY_ID, project_id)
 
 
 async def get_project_by_slug(conn, slug: str):
-    return await conn.fetchrow(f"{PROJECT_SELECT} WHERE p.slug = $1", slug)
+    return await conn.fetchrow(PROJECT_BY_SLUG, slug)
 
 
 async def project_exists(conn, project_id: int) -> bool:

@@ -129,3 +129,11 @@ async def test_writes_emit_stored_events(client, db):
     assert [r["type"] for r in rows] == ["project.created", "project.updated"]
     assert all(r["project_id"] == project["id"] for r in rows)
     assert rows[0]["payload"]["project_id"] == project["id"]
+
+
+async def test_huge_json_body_is_413_and_writes_nothing(client, db):
+    """A JSON body over the 1 MiB cap is refused with 413 too_large before it is parsed."""
+    r = await client.post("/projects", content=b'{"name": "' + b"x" * (2 * 1024 * 1024) + b'", "slug": "big"}',
+                          headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and r.json()["code"] == "too_large"
+    assert await count(db, "projects") == 0
