@@ -29,6 +29,12 @@ async def get_character(conn: asyncpg.Connection, character_id: int) -> asyncpg.
         character_id)
 
 
+async def get_character_by_slug(conn: asyncpg.Connection, project_id: int, slug: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {CHARACTER_COLUMNS} FROM characters c JOIN projects p ON p.id = c.project_id "
+        "WHERE c.project_id = $1 AND c.slug = $2", project_id, slug)
+
+
 async def list_characters(conn: asyncpg.Connection, *, project_id: int, archived: bool, q: str | None,
                           limit: int, offset: int) -> tuple[list[asyncpg.Record], int]:
     where = ("c.project_id = $1 AND c.archived = $2 "

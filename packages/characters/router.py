@@ -53,6 +53,11 @@ async def create_character(body: CharacterCreate, conn: Conn) -> CharacterRead:
     return CharacterRead.from_row(await service.create_character(conn, body))
 
 
+@router.get("/characters/by-slug/{slug}", response_model=CharacterRead, operation_id="characters-get_character_by_slug")
+async def get_character_by_slug(slug: str, conn: Conn, project_id: Annotated[int, Query(ge=1, le=MAX_ID)]) -> CharacterRead:
+    return CharacterRead.from_row(await service.load_character_by_slug(conn, project_id, slug))
+
+
 @router.get("/characters/{character_id}", response_model=CharacterRead, operation_id="characters-get_character")
 async def get_character(character: Character) -> CharacterRead:
     return CharacterRead.from_row(character)

@@ -23,6 +23,13 @@ async def load_character(conn: asyncpg.Connection, character_id: int) -> Charact
     return CharacterRow(**dict(row))
 
 
+async def load_character_by_slug(conn: asyncpg.Connection, project_id: int, slug: str) -> CharacterRow:
+    row = await queries.get_character_by_slug(conn, project_id, slug)
+    if row is None:
+        raise NotFound("This project has no character with that slug", code="character_not_found")
+    return CharacterRow(**dict(row))
+
+
 async def character_from_path(character_id: Annotated[int, Path(ge=1, le=MAX_ID)], conn: Conn) -> CharacterRow:
     """Path loader: the character named by `{character_id}`, or 404 — once per request."""
     return await load_character(conn, character_id)

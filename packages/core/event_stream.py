@@ -19,11 +19,17 @@ EVENT_COLUMNS = "id, type, project_id, payload, at"
 
 async def events_after(conn: asyncpg.Connection, after: int, project_id: int | None, limit: int = BATCH):
     rows = await conn.fetch(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 AND ($2::bigint IS NULL OR project_id = $2) "
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 AND ($2::bigint IS NULL OR project_id = $2 OR project_id IS NULL) "
         "ORDER BY id LIMIT $3",
         after, project_id, limit,
     )
     return [StoredEvent(**dict(r)) for r in rows]
+
+
+async def count_events_after(conn: asyncpg.Connection, after: int, project_id: int | None) -> int:
+    return await conn.fetchval(
+        "SELECT count(*) FROM events WHERE id > $1 AND ($2::bigint IS NULL OR project_id = $2 OR project_id IS NULL)",
+        after, project_id)
 
 
 class EventHub:

@@ -13,7 +13,7 @@ from packages.core import auth
 from packages.core.auth import COOKIE_NAME, CurrentUser, User, current_user, require
 from packages.core.db import Conn
 from packages.core.errors import NotFound, Unauthorized
-from packages.core.event_stream import EVENT_COLUMNS, sse_message
+from packages.core.event_stream import count_events_after, events_after, sse_message
 from packages.core.events import StoredEvent
 from packages.core.schemas import Page, PageParams, page_params
 
@@ -125,12 +125,9 @@ async def list_events(
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[StoredEvent]:
-    rows = await conn.fetch(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 AND ($2::bigint IS NULL OR project_id = $2) "
-        "ORDER BY id LIMIT $3", after, project_id, limit)
-    total = await conn.fetchval(
-        "SELECT count(*) FROM events WHERE id > $1 AND ($2::bigint IS NULL OR project_id = $2)", after, project_id)
-    return Page(items=[StoredEvent(**dict(r)) for r in rows], total=total)
+    """Stored events after an id, oldest first; with project_id, that project's and studio-wide ones."""
+    items = await events_after(conn, after, project_id, limit)
+    return Page(items=items, total=await count_events_after(conn, after, project_id))
 
 
 @router.get("/events/stream", operation_id="core-stream_events",

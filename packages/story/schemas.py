@@ -67,8 +67,8 @@ class ProjectRead(BaseModel):
     description: str
     genre: str
     premise: str
-    content_rating: str
-    status: str
+    content_rating: ContentRating
+    status: Literal["development", "production", "completed", "archived"]
     default_style_id: int | None
     default_style_name: str | None
     character_count: int

@@ -44,8 +44,10 @@ def live_server_subpath(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Per module: sync Playwright runs its own event loop, which must be gone before the async
+    tests of other modules run in this process."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

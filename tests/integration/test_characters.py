@@ -256,3 +256,13 @@ async def test_prompt_without_a_default_style_is_409(client, client_as):
     async with client_as("viewer") as viewer:
         r = await viewer.get(f"/characters/{character['id']}/prompt")
     assert r.status_code == 409 and r.json()["code"] == "no_style"
+
+
+async def test_character_by_slug_is_scoped_to_its_project(client):
+    """A character is found by slug within its project only; elsewhere it is 404."""
+    first, second = await make_project(client), await make_project(client)
+    character = await make_character(client, first, slug="mio")
+    r = await client.get("/characters/by-slug/mio", params={"project_id": first["id"]})
+    assert r.status_code == 200 and r.json()["id"] == character["id"]
+    r = await client.get("/characters/by-slug/mio", params={"project_id": second["id"]})
+    assert r.status_code == 404 and r.json()["code"] == "character_not_found"

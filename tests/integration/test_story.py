@@ -137,3 +137,13 @@ async def test_huge_json_body_is_413_and_writes_nothing(client, db):
                           headers={"Content-Type": "application/json"})
     assert r.status_code == 413 and r.json()["code"] == "too_large"
     assert await count(db, "projects") == 0
+
+
+async def test_project_event_history_includes_studio_wide_events(client):
+    """A project's event history (and stream) carries its own events and studio-wide ones such as
+    style changes, but not another project's."""
+    mine, other = await make_project(client), await make_project(client)
+    await make_style(client)
+    await client.patch(f"/projects/{other['id']}", json={"genre": "x"})
+    types = [e["type"] for e in (await client.get("/events", params={"project_id": mine["id"]})).json()["items"]]
+    assert types == ["project.created", "style.created"]

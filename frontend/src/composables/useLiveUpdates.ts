@@ -1,0 +1,148 @@
+import { onBeforeUnmount, ref, watch, type Ref } from 'vue'
+import { bases } from '@/api/base'
+import { useCharacters } from '@/features/characters/store'
+import { useProjects } from '@/features/project/store'
+import { useStyles } from '@/features/project/stylesStore'
+import { useStory } from '@/features/story/store'
+
+export interface StreamEvent {
+  id: number
+  type: string
+  project_id: number | null
+  payload: Record<string, unknown>
+  at: string
+}
+
+/** Event types the stream sends as SSE `event:` names (an EventSource needs a listener per name). */
+export const EVENT_TYPES = [
+  'project.created',
+  'project.updated',
+  'project.archived',
+  'project.restored',
+  'style.created',
+  'style.updated',
+  'style.deleted',
+  'storyline.created',
+  'storyline.updated',
+  'storyline.deleted',
+  'world_settings.updated',
+  'character.created',
+  'character.updated',
+  'character.archived',
+  'character.restored',
+  'reference_image.added',
+  'reference_image.deleted',
+] as const
+
+export function streamUrl(projectId: number | null, after: number | null, apiBase = bases.apiBase): string {
+  const params = new URLSearchParams()
+  if (projectId !== null) params.set('project_id', String(projectId))
+  if (after !== null) params.set('after', String(after))
+  const query = params.toString()
+  return `${apiBase}/events/stream${query ? `?${query}` : ''}`
+}
+
+/** Routes each event to the store that owns the data; refreshes are coalesced per key. */
+export function useEventRouter() {
+  const projects = useProjects()
+  const styles = useStyles()
+  const story = useStory()
+  const characters = useCharacters()
+  const timers = new Map<string, ReturnType<typeof setTimeout>>()
+
+  function later(key: string, run: () => Promise<unknown>) {
+    clearTimeout(timers.get(key))
+    timers.set(
+      key,
+      setTimeout(() => {
+        timers.delete(key)
+        run().catch(() => undefined)
+      }, 120),
+    )
+  }
+
+  return function route(event: StreamEvent) {
+    const [domain] = event.type.split('.')
+    const num = (key: string) => (typeof event.payload[key] === 'number' ? (event.payload[key] as number) : undefined)
+    switch (domain) {
+      case 'project':
+        later('project', () => projects.refresh(num('project_id') ?? event.project_id ?? undefined))
+        break
+      case 'style':
+        later('style', async () => {
+          await styles.load()
+          await projects.refresh()
+        })
+        break
+      case 'storyline':
+        later('storyline', () => story.refreshStorylines())
+        break
+      case 'world_settings':
+        later('world', () => story.refreshWorld())
+        break
+      case 'character':
+      case 'reference_image': {
+        const id = num('character_id')
+        later(`character:${id ?? 'all'}`, () => characters.refresh(id))
+        if (domain === 'reference_image') later('project', () => projects.refresh(event.project_id ?? undefined))
+        break
+      }
+    }
+  }
+}
+
+/** One EventSource for the app, scoped to the open project. The browser resends Last-Event-ID
+ * when it reconnects by itself; when the server closes the stream for good we reopen it with
+ * `?after=<last id>` so nothing is missed. */
+export function useLiveUpdates(projectId: Ref<number | null>, enabled: Ref<boolean>) {
+  const connected = ref(false)
+  const route = useEventRouter()
+  let source: EventSource | null = null
+  let lastId: number | null = null
+  let retry: ReturnType<typeof setTimeout> | undefined
+
+  function onMessage(message: MessageEvent<string>) {
+    try {
+      const event = JSON.parse(message.data) as StreamEvent
+      if (typeof event.id === 'number') lastId = event.id
+      route(event)
+    } catch {
+      /* a malformed message is skipped */
+    }
+  }
+
+  function close() {
+    clearTimeout(retry)
+    source?.close()
+    source = null
+    connected.value = false
+  }
+
+  function open(after: number | null) {
+    close()
+    if (!enabled.value || typeof EventSource === 'undefined') return
+    const es = new EventSource(streamUrl(projectId.value, after), { withCredentials: true })
+    source = es
+    es.onopen = () => (connected.value = true)
+    es.onmessage = onMessage
+    for (const type of EVENT_TYPES) es.addEventListener(type, onMessage as EventListener)
+    es.onerror = () => {
+      connected.value = false
+      if (es.readyState === EventSource.CLOSED && source === es) {
+        retry = setTimeout(() => open(lastId), 5000)
+      }
+    }
+  }
+
+  watch(
+    [projectId, enabled],
+    () => {
+      lastId = null
+      open(null)
+    },
+    { immediate: true },
+  )
+  onBeforeUnmount(close)
+
+  return { connected }
+}

@@ -1,0 +1,43 @@
+import { createRouter, createWebHistory } from 'vue-router'
+import { bases } from '@/api/base'
+
+export const TABS = [
+  { name: 'project', label: 'Project', key: 'p' },
+  { name: 'story', label: 'Story & World', key: 's' },
+  { name: 'characters', label: 'Characters', key: 'c' },
+] as const
+
+export type TabName = (typeof TABS)[number]['name']
+
+/** Created after the session bootstrap has stripped `?token=` from the URL (the history reads the
+ * URL when it is created). */
+export const createAppRouter = () =>
+  createRouter({
+    // rooted at <base href> (the server injects it), so the app also works under a sub-path
+    history: createWebHistory(bases.routerBase),
+    routes: [
+      { path: '/', name: 'home', component: () => import('@/features/project/ProjectListView.vue') },
+      {
+        path: '/p/:projectSlug',
+        component: () => import('@/features/project/ProjectShell.vue'),
+        children: [
+          { path: '', redirect: { name: 'project' } },
+          { path: 'project', name: 'project', component: () => import('@/features/project/ProjectView.vue') },
+          { path: 'story', name: 'story', component: () => import('@/features/story/StoryView.vue') },
+          {
+            path: 'characters',
+            name: 'characters',
+            component: () => import('@/features/characters/CharactersView.vue'),
+          },
+          {
+            path: 'characters/:characterSlug',
+            name: 'character',
+            component: () => import('@/features/characters/CharacterDetailView.vue'),
+            meta: { tab: 'characters' },
+          },
+        ],
+      },
+      { path: '/:rest(.*)*', name: 'not-found', component: () => import('@/components/NotFound.vue') },
+    ],
+    scrollBehavior: (_to, _from, saved) => saved ?? { top: 0 },
+  })
