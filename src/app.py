@@ -21,12 +21,14 @@ from packages.core.auth import create_token
 from packages.core.db import create_pool
 from packages.core.errors import DomainError
 from packages.core.event_stream import EventHub
-from packages.core.jobs import open_job_app, runtime
+from packages.core.jobs import open_job_app, run_worker, runtime
 from packages.core.router import VERSION, public as core_public
 from packages.core.router import router as core_router
 from packages.core.settings import Settings, get_settings
 from packages.core.startup import Prepared, prepare
 from packages.story.router import router as story_router
+from packages.visual_pipeline import pool as backend_pool
+from packages.visual_pipeline.router import router as generation_router
 
 log = logging.getLogger("anime_studio")
 
@@ -40,6 +42,7 @@ ROUTERS = [
     (core_router, "core"),
     (story_router, "story"),
     (characters_router, "characters"),
+    (generation_router, "generation"),
 ]
 
 SECURITY_HEADERS = {
@@ -78,26 +81,33 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime.pool, runtime.settings = pool, settings
         hub = EventHub(pool, prepared.url)
         await hub.start()
+        runtime.hub = hub
         app.state.pool, app.state.event_hub, app.state.database_url = pool, hub, prepared.url
         app.state.first_start_token = await first_start_token(pool, settings)
+        async with pool.acquire() as conn:
+            await backend_pool.seed_from_settings(conn, settings.comfyui_urls)
+        refresh = asyncio.create_task(backend_pool.refresh_all(pool))  # first health check, in the background
         if app.state.on_ready:
             app.state.on_ready(app)
         async with open_job_app(prepared.url) as job_app:
             app.state.job_app = job_app
             if settings.inprocess_worker:
                 worker = asyncio.create_task(
-                    job_app.run_worker_async(install_signal_handlers=False, name="in-process"))
+                    run_worker(job_app, concurrency=settings.worker_concurrency,
+                               stalled_after=settings.stalled_job_s, name="in-process"))
             yield
+            refresh.cancel()
             if worker is not None:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
     finally:
+        await backend_pool.clients.close()
         if hub is not None:
             await hub.stop()
         if pool is not None:
             await pool.close()
-            runtime.pool = None
+            runtime.pool = runtime.hub = None
         if owned:
             prepared.close()
 

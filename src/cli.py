@@ -77,20 +77,27 @@ def serve(
 @cli.command()
 def worker(
     queue: Annotated[list[str] | None, typer.Option("--queue", "-q", help="Queues to take jobs from (default: all)")] = None,
-    concurrency: Annotated[int, typer.Option(help="Jobs run at once")] = 1,
+    concurrency: Annotated[int | None, typer.Option(help="Jobs run at once (default ANIME_STUDIO_WORKER_CONCURRENCY)")] = None,
 ) -> None:
     """Run a job worker in this process (against the same database as the server)."""
     from packages.core.db import create_pool
-    from packages.core.jobs import open_job_app, runtime
+    from packages.core.event_stream import EventHub
+    from packages.core.jobs import open_job_app, run_worker, runtime
 
     prepared = _prepare(server=False)
 
     async def run() -> None:
-        runtime.pool, runtime.settings = await create_pool(prepared.url), get_settings()
+        settings = get_settings()
+        runtime.pool, runtime.settings = await create_pool(prepared.url), settings
+        runtime.hub = EventHub(runtime.pool, prepared.url)
+        await runtime.hub.start()
         try:
             async with open_job_app(prepared.url) as job_app:
-                await job_app.run_worker_async(queues=queue or None, concurrency=concurrency, name="cli")
+                await run_worker(job_app, concurrency=concurrency or settings.worker_concurrency,
+                                 stalled_after=settings.stalled_job_s,
+                                 queues=queue or None, name="cli")
         finally:
+            await runtime.hub.stop()
             await runtime.pool.close()
 
     try:

@@ -74,6 +74,17 @@ class EventHub:
                     self._listener = None
             await asyncio.sleep(1)
 
+    async def wait(self, timeout: float) -> None:
+        """Returns at the next committed event (in any process) or after `timeout` seconds."""
+        waiter = asyncio.Event()
+        self._waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self._waiters.discard(waiter)
+
     async def subscribe(self, after: int, project_id: int | None, ping: float = 15.0) -> AsyncIterator[StoredEvent | None]:
         """Yields stored events with id > after, forever; yields None as a keep-alive tick."""
         waiter = asyncio.Event()

@@ -7,7 +7,10 @@ it can run in the server's in-process worker or in `anime-studio worker` on anot
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +19,7 @@ import procrastinate
 
 from packages.core.settings import Settings
 
+log = logging.getLogger(__name__)
 core_jobs = procrastinate.Blueprint()
 
 
@@ -24,6 +28,14 @@ class JobRuntime:
 
     pool: asyncpg.Pool | None = None
     settings: Settings | None = None
+    hub = None  # the process's EventHub: wakes waiters when any event commits
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Returns when an event is committed anywhere (a job finished, a backend freed) or after `timeout`."""
+        if self.hub is None:
+            await asyncio.sleep(timeout)
+        else:
+            await self.hub.wait(timeout)
 
     def acquire(self):
         if self.pool is None:
@@ -46,11 +58,13 @@ async def prune_events(timestamp: int) -> int:
 
 def job_blueprints() -> dict[str, procrastinate.Blueprint]:
     """Every domain's blueprint, by namespace. Add a domain's jobs here."""
-    return {"core": core_jobs}
+    from packages.visual_pipeline.jobs import generation_jobs
+
+    return {"core": core_jobs, "generation": generation_jobs}
 
 
 @functools.cache
-def _job_app() -> procrastinate.App:
+def job_app() -> procrastinate.App:
     """The process's one procrastinate app with every task (procrastinate namespaces blueprints in
     place and tasks point back at their app, so tasks are registered once, on one app)."""
     app = procrastinate.App(connector=procrastinate.PsycopgConnector())
@@ -62,9 +76,35 @@ def _job_app() -> procrastinate.App:
 @asynccontextmanager
 async def open_job_app(database_url: str) -> AsyncIterator[procrastinate.App]:
     """The job app connected to `database_url` while the block runs (a server's or worker's life)."""
-    with _job_app().replace_connector(procrastinate.PsycopgConnector(conninfo=database_url)) as app:
+    with job_app().replace_connector(procrastinate.PsycopgConnector(conninfo=database_url)) as app:
         async with app.open_async():
             yield app
+
+
+async def _retry_stalled(app: procrastinate.App, stalled_after: float) -> None:
+    """Jobs left in 'doing' by a worker that died (no heartbeat for `stalled_after` s) go back to
+    the queue; tasks are idempotent, so a retried job finishes what the dead one started."""
+    while True:
+        try:
+            for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
+                log.warning("retrying job %s (%s) left by a dead worker", job.id, job.task_name)
+                await app.job_manager.retry_job(job)
+        except Exception:  # the database may be restarting: try again next round
+            log.exception("stalled-job check failed")
+        await asyncio.sleep(stalled_after / 2)
+
+
+async def run_worker(app: procrastinate.App, *, concurrency: int, stalled_after: float = 30.0,
+                     queues: list[str] | None = None, name: str = "worker") -> None:
+    """The one way a process works jobs: the procrastinate worker plus the stalled-job recovery."""
+    recovery = asyncio.create_task(_retry_stalled(app, stalled_after))
+    try:
+        await app.run_worker_async(queues=queues, concurrency=concurrency, name=name, install_signal_handlers=False,
+                                   update_heartbeat_interval=stalled_after / 3, stalled_worker_timeout=stalled_after)
+    finally:
+        recovery.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await recovery
 
 
 async def queue_counts(conn: asyncpg.Connection) -> list[dict]:

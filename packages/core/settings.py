@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     vault_secret_id: SecretStr | None = Field(None, alias="VAULT_SECRET_ID")
     vault_db_path: str | None = Field(None, alias="VAULT_DB_PATH")
 
+    worker_concurrency: int = Field(16, alias="ANIME_STUDIO_WORKER_CONCURRENCY")  # jobs at once per worker
+    stalled_job_s: float = Field(30.0, alias="ANIME_STUDIO_STALLED_JOB_S")  # a dead worker's jobs are retried after
+    retry_backoff_s: float = Field(1.0, alias="ANIME_STUDIO_RETRY_BACKOFF_S")  # retry n waits 2^n times this
+    video_engines: str = Field("framepack,ltx", alias="ANIME_STUDIO_VIDEO_ENGINES")  # fallback chain, in order
+
     comfyui_urls: str = Field("", alias="COMFYUI_URLS")
     comfyui_models_dir: Path | None = Field(None, alias="COMFYUI_MODELS_DIR")
     ollama_host: str | None = Field(None, alias="OLLAMA_HOST")

@@ -176,6 +176,12 @@ class ComfyClient:
     async def object_info(self) -> dict:
         return await self._json("/object_info")
 
+    async def model_folders(self) -> list[str]:
+        return await self._json("/models")
+
+    async def models(self, folder: str) -> list[str]:
+        return await self._json(f"/models/{folder}")
+
     async def cancel(self, prompt_id: str) -> None:
         """Removes a pending prompt, or interrupts it when it is the one running."""
         await self._request("POST", "/queue", json={"delete": [prompt_id]})
@@ -183,10 +189,12 @@ class ComfyClient:
         if any(item[1] == prompt_id for item in running):
             await self._request("POST", "/interrupt", json={"prompt_id": prompt_id})
 
-    async def upload_image(self, path: Path, *, subfolder: str = "anime-studio") -> str:
-        """Uploads an input image; returns the name LoadImage takes ("subfolder/name")."""
+    async def upload_image(self, path: Path, *, name: str | None = None, subfolder: str = "anime-studio") -> str:
+        """Uploads an input image (overwriting one of the same name); returns the name LoadImage
+        takes ("subfolder/name")."""
         with open(path, "rb") as fh:
-            response = await self._request("POST", "/upload/image", files={"image": (path.name, fh, "image/png")},
+            response = await self._request("POST", "/upload/image",
+                                           files={"image": (name or path.name, fh, "image/png")},
                                            data={"subfolder": subfolder, "type": "input", "overwrite": "true"})
         response.raise_for_status()
         body = response.json()

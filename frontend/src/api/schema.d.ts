@@ -35,6 +35,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/backends": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Backends */
+        get: operations["generation-list_backends"];
+        put?: never;
+        /** Create Backend */
+        post: operations["generation-create_backend"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/backends/{backend_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Backend */
+        get: operations["generation-get_backend"];
+        put?: never;
+        post?: never;
+        /** Delete Backend */
+        delete: operations["generation-delete_backend"];
+        options?: never;
+        head?: never;
+        /** Update Backend */
+        patch: operations["generation-update_backend"];
+        trace?: never;
+    };
+    "/backends/{backend_id}/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Refresh Backend */
+        post: operations["generation-refresh_backend"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/characters": {
         parameters: {
             query?: never;
@@ -211,6 +265,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/gallery": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Gallery */
+        get: operations["generation-gallery"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/generations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Generations */
+        get: operations["generation-list_generations"];
+        put?: never;
+        /** Create Generations */
+        post: operations["generation-create_generations"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/generations/{generation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Generation */
+        get: operations["generation-get_generation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/generations/{generation_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel Generation */
+        post: operations["generation-cancel_generation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/generations/{generation_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Retry Generation */
+        post: operations["generation-retry_generation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -220,6 +360,40 @@ export interface paths {
         };
         /** Health */
         get: operations["core-health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/outputs/{output_id}/file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Output File */
+        get: operations["generation-output_file"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/outputs/{output_id}/thumbnail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Output Thumbnail */
+        get: operations["generation-output_thumbnail"];
         put?: never;
         post?: never;
         delete?: never;
@@ -567,6 +741,90 @@ export interface components {
             /** Title */
             title: string;
         };
+        /** BackendCreate */
+        BackendCreate: {
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled?: boolean;
+            /**
+             * Max In Flight
+             * @default 1
+             */
+            max_in_flight?: number;
+            /** Name */
+            name: string;
+            /**
+             * Roles
+             * @default [
+             *       "worker"
+             *     ]
+             */
+            roles?: ("keyframe" | "worker" | "hero")[];
+            /**
+             * Url
+             * Format: uri
+             */
+            url: string;
+        };
+        /** BackendRead */
+        BackendRead: {
+            capabilities: components["schemas"]["Capabilities"];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Health
+             * @enum {string}
+             */
+            health: "unknown" | "ok" | "unreachable";
+            /** Id */
+            id: number;
+            /** Last Error */
+            last_error: string | null;
+            /** Last Seen */
+            last_seen: string | null;
+            /** Max In Flight */
+            max_in_flight: number;
+            /** Name */
+            name: string;
+            /** Queue Remaining */
+            queue_remaining: number;
+            /** Roles */
+            roles: string[];
+            /**
+             * Running
+             * @default 0
+             */
+            running?: number;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Url */
+            url: string;
+            /** Vram Free */
+            vram_free: number | null;
+            /** Vram Total */
+            vram_total: number | null;
+        };
+        /** BackendUpdate */
+        BackendUpdate: {
+            /** Enabled */
+            enabled?: boolean | null;
+            /** Max In Flight */
+            max_in_flight?: number | null;
+            /** Name */
+            name?: string | null;
+            /** Roles */
+            roles?: ("keyframe" | "worker" | "hero")[] | null;
+        };
         /** Body_characters-upload_reference_images */
         "Body_characters-upload_reference_images": {
             /**
@@ -574,6 +832,21 @@ export interface components {
              * @description One or more PNG, JPEG or WEBP images
              */
             files: string[];
+        };
+        /** Capabilities */
+        Capabilities: {
+            /**
+             * Models
+             * @default {}
+             */
+            models?: {
+                [key: string]: string[];
+            };
+            /**
+             * Node Classes
+             * @default []
+             */
+            node_classes?: string[];
         };
         /** CharacterCreate */
         CharacterCreate: {
@@ -648,6 +921,158 @@ export interface components {
             /** Voice */
             voice?: string | null;
         };
+        /** GalleryItem */
+        GalleryItem: {
+            /** Bytes */
+            bytes: number;
+            /** Character Id */
+            character_id: number | null;
+            /** Character Name */
+            character_name: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Dataset Status */
+            dataset_status: string | null;
+            /** Duration S */
+            duration_s: number | null;
+            /** File Url */
+            file_url: string;
+            /** Generation Id */
+            generation_id: number | null;
+            /** Height */
+            height: number;
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "image" | "video";
+            /** Project Id */
+            project_id: number;
+            /** Thumbnail Url */
+            thumbnail_url: string;
+            /** Width */
+            width: number;
+        };
+        /** GalleryPage */
+        GalleryPage: {
+            /** Items */
+            items: components["schemas"]["GalleryItem"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /**
+         * GenerationCreate
+         * @description One row (and one job) per output requested. The prompt comes from the character's prompt
+         *     builder and the project's style; `prompt` adds scene text after the character's design (or is
+         *     the whole design when no character is given).
+         */
+        GenerationCreate: {
+            /** Character Id */
+            character_id?: number | null;
+            /**
+             * Count
+             * @default 1
+             */
+            count?: number;
+            /**
+             * Duration S
+             * @default 3
+             */
+            duration_s?: number;
+            /** Engine */
+            engine?: ("framepack" | "ltx") | null;
+            /** Height */
+            height?: number | null;
+            /**
+             * Kind
+             * @default image
+             * @enum {string}
+             */
+            kind?: "image" | "video";
+            /**
+             * Motion Prompt
+             * @default
+             */
+            motion_prompt?: string;
+            /** Project Id */
+            project_id?: number | null;
+            /**
+             * Prompt
+             * @default
+             */
+            prompt?: string;
+            /** Role */
+            role?: ("keyframe" | "worker" | "hero") | null;
+            /** Seed */
+            seed?: number | null;
+            /** Source Output Id */
+            source_output_id?: number | null;
+            /** Width */
+            width?: number | null;
+        };
+        /** GenerationRead */
+        GenerationRead: {
+            /** Attempts */
+            attempts: number;
+            /** Backend Id */
+            backend_id: number | null;
+            /** Backend Name */
+            backend_name: string | null;
+            /** Character Id */
+            character_id: number | null;
+            /** Character Name */
+            character_name: string | null;
+            /** Comfy Prompt Id */
+            comfy_prompt_id: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Engine */
+            engine: string;
+            /** Error */
+            error: string | null;
+            /** Error Code */
+            error_code: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Gpu Seconds */
+            gpu_seconds: number | null;
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /** Outputs */
+            outputs: number[];
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Progress */
+            progress: number;
+            /** Project Id */
+            project_id: number;
+            /** Started At */
+            started_at: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            /** Step */
+            step: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
         /** Health */
         Health: {
             /** Database */
@@ -666,6 +1091,13 @@ export interface components {
         Page_CharacterRead_: {
             /** Items */
             items: components["schemas"]["CharacterRead"][];
+            /** Total */
+            total: number;
+        };
+        /** Page[GenerationRead] */
+        Page_GenerationRead_: {
+            /** Items */
+            items: components["schemas"]["GenerationRead"][];
             /** Total */
             total: number;
         };
@@ -1309,6 +1741,185 @@ export interface operations {
             };
         };
     };
+    "generation-list_backends": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackendRead"][];
+                };
+            };
+        };
+    };
+    "generation-create_backend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BackendCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackendRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "generation-get_backend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                backend_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackendRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "generation-delete_backend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                backend_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "generation-update_backend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                backend_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BackendUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackendRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "generation-refresh_backend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                backend_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackendRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "characters-list_characters": {
         parameters: {
             query: {
@@ -1734,6 +2345,205 @@ export interface operations {
             };
         };
     };
+    "generation-gallery": {
+        parameters: {
+            query: {
+                before?: string | null;
+                character_id?: number | null;
+                kind?: string | null;
+                limit?: number;
+                project_id: number;
+                since?: string | null;
+                status?: string | null;
+                until?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GalleryPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "generation-list_generations": {
+        parameters: {
+            query: {
+                character_id?: number | null;
+                limit?: number;
+                offset?: number;
+                project_id: number;
+                status?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_GenerationRead_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "generation-create_generations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GenerationCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GenerationRead"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "generation-get_generation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                generation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GenerationRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "generation-cancel_generation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                generation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GenerationRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "generation-retry_generation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                generation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GenerationRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "core-health": {
         parameters: {
             query?: never;
@@ -1750,6 +2560,76 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    "generation-output_file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                output_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                    "video/mp4": unknown;
+                };
+            };
+            /** @description Partial content */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "generation-output_thumbnail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                output_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/webp": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

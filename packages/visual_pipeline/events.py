@@ -1,0 +1,49 @@
+"""Events of the generation engine (stored and streamed; see packages/core/events.py)."""
+
+from typing import ClassVar
+
+from packages.core.events import Event
+
+
+class GenerationEvent(Event):
+    project_id: int
+    generation_id: int
+    character_id: int | None = None
+    status: str
+    progress: float = 0.0
+    step: str = ""
+
+
+class GenerationQueued(GenerationEvent):
+    type: ClassVar[str] = "generation.queued"
+
+
+class GenerationSubmitted(GenerationEvent):
+    type: ClassVar[str] = "generation.submitted"
+    backend_id: int
+
+
+class GenerationProgress(GenerationEvent):
+    type: ClassVar[str] = "generation.progress"
+
+
+class GenerationCompleted(GenerationEvent):
+    type: ClassVar[str] = "generation.completed"
+    output_ids: list[int]
+
+
+class GenerationFailed(GenerationEvent):
+    type: ClassVar[str] = "generation.failed"
+    error: str
+
+
+class GenerationCancelled(GenerationEvent):
+    type: ClassVar[str] = "generation.cancelled"
+
+
+class BackendEvent(Event):
+    backend_id: int
+
+
+class BackendChanged(BackendEvent):
+    type: ClassVar[str] = "backend.changed"

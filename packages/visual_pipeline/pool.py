@@ -1,0 +1,134 @@
+"""The backend pool: discovery (health, VRAM, queue, node classes, model lists) and dispatch
+(an enabled, healthy backend that has every node class and model the workflow needs, fewest
+queued first, at most `max_in_flight` prompts on each)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from packages.core.db import transaction
+from packages.visual_pipeline import queries
+from packages.visual_pipeline.builder import Requirements, missing_requirements
+from packages.visual_pipeline.comfy_client import ComfyClient, ComfyError
+
+log = logging.getLogger(__name__)
+MODEL_FOLDERS = ("checkpoints", "loras", "vae", "text_encoders", "clip", "clip_vision", "diffusion_models", "unet",
+                 "ipadapter")
+
+
+class Clients:
+    """One ComfyClient (HTTP pool and WebSockets) per backend URL, for the life of the process."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, ComfyClient] = {}
+
+    def get(self, url: str) -> ComfyClient:
+        if url not in self._clients:
+            self._clients[url] = ComfyClient(url)
+        return self._clients[url]
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+
+
+clients = Clients()
+
+
+def name_from_url(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
+async def seed_from_settings(conn: asyncpg.Connection, urls: str) -> None:
+    """Backends named in COMFYUI_URLS are added once; after that the pool is managed in the UI."""
+    for url in (u.strip().rstrip("/") for u in urls.split(",")):
+        if url:
+            await queries.seed_backend(conn, name=name_from_url(url), url=url)
+
+
+async def discover(client: ComfyClient) -> dict:
+    """What a backend can do and how loaded it is, read from its own API."""
+    stats = await client.system_stats()
+    object_info = await client.object_info()
+    folders = await client.model_folders()
+    models = {folder: sorted(await client.models(folder)) for folder in MODEL_FOLDERS if folder in folders}
+    queue = await client.queue()
+    device = (stats.get("devices") or [{}])[0]
+    return {
+        "capabilities": {"node_classes": sorted(object_info), "models": models},
+        "vram_total": device.get("vram_total"),
+        "vram_free": device.get("vram_free"),
+        "queue_remaining": len(queue.get("queue_running", [])) + len(queue.get("queue_pending", [])),
+    }
+
+
+async def refresh_backend(conn: asyncpg.Connection, backend: asyncpg.Record) -> None:
+    client = clients.get(backend["url"])
+    try:
+        found = await asyncio.wait_for(discover(client), timeout=30)
+    except (ComfyError, asyncio.TimeoutError, ValueError, KeyError) as exc:
+        fields = {"health": "unreachable", "last_error": str(exc) or exc.__class__.__name__}
+    except Exception as exc:  # an unexpected answer is the backend's fault, not ours: record it
+        fields = {"health": "unreachable", "last_error": f"{exc.__class__.__name__}: {exc}"}
+    else:
+        fields = {"health": "ok", "last_error": None, "last_seen": datetime.now(timezone.utc), **found}
+    await queries.update_backend(conn, backend["id"], fields)
+
+
+async def refresh_all(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        backends = await queries.list_backends(conn)
+
+    async def one(backend):
+        async with pool.acquire() as conn:
+            await refresh_backend(conn, backend)
+
+    await asyncio.gather(*(one(b) for b in backends))
+
+
+def missing_on(backend: asyncpg.Record, requires: Requirements) -> list[str]:
+    return missing_requirements(requires, backend["capabilities"] or {})
+
+
+class NoCapableBackend(Exception):
+    """No enabled backend has what the workflow needs; `missing` says what the closest one lacks."""
+
+    def __init__(self, missing: dict[str, list[str]]):
+        self.missing = missing
+        if not missing:
+            message = "No ComfyUI backend is configured and healthy; add one under Settings > Backends"
+        else:
+            name, lacks = min(missing.items(), key=lambda item: len(item[1]))
+            message = f"No backend can run this workflow; the closest, {name}, lacks: {', '.join(lacks)}"
+        super().__init__(message)
+
+
+async def claim(conn: asyncpg.Connection, generation_id: int, requires: Requirements, *, role: str | None = None,
+                exclude: list[int] = ()) -> asyncpg.Record | None:
+    """Assigns the generation to the least busy capable backend with a free slot and marks it running.
+    Returns the backend, or None when every capable one is busy. Raises NoCapableBackend when no
+    enabled healthy backend could ever run it."""
+    candidates = await queries.dispatch_candidates(conn, role, list(exclude))
+    capable = [b for b in candidates if not missing_on(b, requires)]
+    for backend in capable:
+        async with transaction(conn):
+            if not await queries.lock_backend_slot(conn, backend["id"]):
+                continue  # another job took the last slot first
+            await queries.update_generation(conn, generation_id, {"backend_id": backend["id"], "status": "running"})
+            return backend
+    if capable:
+        return None
+    everyone = [b for b in await queries.list_backends(conn)
+                if b["enabled"] and b["health"] == "ok" and b["id"] not in exclude
+                and (role is None or role in b["roles"])]
+    usable = [b for b in everyone if not missing_on(b, requires)]
+    if usable:
+        return None  # capable ones exist but are all busy
+    raise NoCapableBackend({b["name"]: missing_on(b, requires) for b in everyone})

@@ -1,0 +1,164 @@
+"""SQL of the generation engine. Functions take a connection; none commits."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from packages.core.sql import update_statement
+
+BACKEND_SELECT = """
+SELECT b.*, (SELECT count(*) FROM generations g WHERE g.backend_id = b.id AND g.status = 'running') AS running
+FROM backends b
+"""
+BACKEND_COLUMNS = frozenset({"name", "roles", "enabled", "max_in_flight", "health", "last_seen", "last_error",
+                             "capabilities", "vram_total", "vram_free", "queue_remaining"})
+
+
+async def list_backends(conn) -> list[asyncpg.Record]:
+    return await conn.fetch(f"{BACKEND_SELECT} ORDER BY b.name, b.id")
+
+
+async def get_backend(conn, backend_id: int):
+    return await conn.fetchrow(f"{BACKEND_SELECT} WHERE b.id = $1", backend_id)
+
+
+async def insert_backend(conn, *, name: str, url: str, roles: list[str], enabled: bool, max_in_flight: int) -> int:
+    return await conn.fetchval(
+        "INSERT INTO backends (name, url, roles, enabled, max_in_flight) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        name, url, roles, enabled, max_in_flight)
+
+
+async def seed_backend(conn, *, name: str, url: str) -> None:
+    await conn.execute("INSERT INTO backends (name, url) VALUES ($1, $2) ON CONFLICT DO NOTHING", name, url)
+
+
+async def update_backend(conn, backend_id: int, fields: dict) -> None:
+    if fields:
+        sql, values = update_statement("backends", "id", fields, BACKEND_COLUMNS, returning="id")
+        await conn.execute(sql, backend_id, *values)
+
+
+async def delete_backend(conn, backend_id: int) -> None:
+    await conn.execute("DELETE FROM backends WHERE id = $1", backend_id)
+
+
+async def dispatch_candidates(conn, role: str | None, exclude: list[int]) -> list[asyncpg.Record]:
+    """Enabled, healthy backends (of the role, if given) with a free slot, least busy first."""
+    return await conn.fetch(
+        f"""SELECT * FROM ({BACKEND_SELECT}
+              WHERE b.enabled AND b.health = 'ok' AND ($1::text IS NULL OR $1 = ANY (b.roles))
+                AND NOT (b.id = ANY ($2::bigint[]))) c
+            WHERE c.running < c.max_in_flight
+            ORDER BY c.running, c.queue_remaining, c.id""",
+        role, exclude)
+
+
+async def lock_backend_slot(conn, backend_id: int) -> bool:
+    """Locks the backend row (claims on one backend are serialised) and says whether a slot is free."""
+    return await conn.fetchval(
+        """SELECT (SELECT count(*) FROM generations g WHERE g.backend_id = b.id AND g.status = 'running')
+                  < b.max_in_flight
+           FROM backends b WHERE b.id = $1 AND b.enabled AND b.health = 'ok' FOR UPDATE""", backend_id) or False
+
+
+# -- generations ------------------------------------------------------------------------------
+
+GENERATION_COLUMNS = frozenset({"workflow", "backend_id", "comfy_prompt_id", "comfy_client_id", "status", "progress",
+                                "step", "attempts", "error", "error_code", "outputs", "gpu_seconds", "started_at",
+                                "finished_at", "params", "engine"})
+GENERATION_SELECT = """
+SELECT g.*, c.name AS character_name, c.slug AS character_slug, b.name AS backend_name, p.slug AS project_slug
+FROM generations g JOIN projects p ON p.id = g.project_id
+LEFT JOIN characters c ON c.id = g.character_id LEFT JOIN backends b ON b.id = g.backend_id
+"""
+
+
+async def insert_generation(conn, *, project_id: int, character_id: int | None, kind: str, engine: str,
+                            params: dict) -> int:
+    return await conn.fetchval(
+        "INSERT INTO generations (project_id, character_id, kind, engine, params) VALUES ($1, $2, $3, $4, $5) "
+        "RETURNING id", project_id, character_id, kind, engine, params)
+
+
+async def get_generation(conn, generation_id: int, *, for_update: bool = False):
+    if for_update:
+        await conn.execute("SELECT 1 FROM generations WHERE id = $1 FOR UPDATE", generation_id)
+    return await conn.fetchrow(f"{GENERATION_SELECT} WHERE g.id = $1", generation_id)
+
+
+async def list_generations(conn, *, project_id: int, status: str | None, character_id: int | None,
+                           limit: int, offset: int):
+    where = ("WHERE g.project_id = $1 AND ($2::text IS NULL OR g.status = $2) "
+             "AND ($3::bigint IS NULL OR g.character_id = $3)")
+    rows = await conn.fetch(f"{GENERATION_SELECT} {where} ORDER BY g.id DESC LIMIT $4 OFFSET $5",
+                            project_id, status, character_id, limit, offset)
+    total = await conn.fetchval(f"SELECT count(*) FROM generations g {where}", project_id, status, character_id)
+    return rows, total
+
+
+async def update_generation(conn, generation_id: int, fields: dict) -> None:
+    if fields:
+        sql, values = update_statement("generations", "id", fields, GENERATION_COLUMNS, returning="id")
+        await conn.execute(sql, generation_id, *values)
+
+
+async def active_counts(conn) -> dict[str, int]:
+    rows = await conn.fetch("SELECT status, count(*) AS n FROM generations "
+                            "WHERE status IN ('queued', 'running') GROUP BY status")
+    return {r["status"]: r["n"] for r in rows}
+
+
+# -- outputs and dataset images ---------------------------------------------------------------
+
+async def insert_output(conn, fields: dict) -> int:
+    return await conn.fetchval(
+        "INSERT INTO outputs (project_id, character_id, generation_id, kind, path, thumbnail, width, height, "
+        "duration_s, bytes, sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+        "ON CONFLICT (path) DO UPDATE SET thumbnail = EXCLUDED.thumbnail RETURNING id",
+        fields["project_id"], fields["character_id"], fields["generation_id"], fields["kind"], fields["path"],
+        fields["thumbnail"], fields["width"], fields["height"], fields["duration_s"], fields["bytes"],
+        fields["sha256"])
+
+
+async def insert_dataset_image(conn, fields: dict) -> int | None:
+    """A pending generated image of a character; None when the same bytes are already in its dataset."""
+    return await conn.fetchval(
+        "INSERT INTO images (character_id, output_id, generation_id, path, thumbnail, sha256, width, height, source) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'generated') ON CONFLICT DO NOTHING RETURNING id",
+        fields["character_id"], fields["output_id"], fields["generation_id"], fields["path"], fields["thumbnail"],
+        fields["sha256"], fields["width"], fields["height"])
+
+
+async def get_output(conn, output_id: int):
+    return await conn.fetchrow("SELECT * FROM outputs WHERE id = $1", output_id)
+
+
+GALLERY_SELECT = """
+SELECT o.id, o.project_id, o.character_id, c.name AS character_name, o.generation_id, o.kind, o.width, o.height,
+       o.duration_s, o.bytes, o.created_at, i.status AS dataset_status
+FROM outputs o LEFT JOIN characters c ON c.id = o.character_id LEFT JOIN images i ON i.output_id = o.id
+"""
+
+
+async def gallery_page(conn, *, project_id: int, character_id: int | None, kind: str | None, status: str | None,
+                       since, until, before: tuple | None, limit: int):
+    """Keyset page, newest first: `before` is the (created_at, id) of the last item already shown."""
+    return await conn.fetch(
+        f"""{GALLERY_SELECT}
+            WHERE o.project_id = $1 AND ($2::bigint IS NULL OR o.character_id = $2)
+              AND ($3::text IS NULL OR o.kind = $3) AND ($4::text IS NULL OR i.status = $4)
+              AND ($5::timestamptz IS NULL OR o.created_at >= $5) AND ($6::timestamptz IS NULL OR o.created_at < $6)
+              AND ($7::timestamptz IS NULL OR (o.created_at, o.id) < ($7, $8))
+            ORDER BY o.created_at DESC, o.id DESC LIMIT $9""",
+        project_id, character_id, kind, status, since, until,
+        before[0] if before else None, before[1] if before else None, limit)
+
+
+async def character_images(conn, character_id: int, status: str | None, limit: int, offset: int):
+    rows = await conn.fetch(
+        "SELECT id, character_id, output_id, generation_id, width, height, source, status, caption, created_at "
+        "FROM images WHERE character_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY id DESC LIMIT $3 OFFSET $4",
+        character_id, status, limit, offset)
+    total = await conn.fetchval("SELECT count(*) FROM images WHERE character_id = $1 AND ($2::text IS NULL OR status = $2)",
+                                character_id, status)
+    return rows, total
