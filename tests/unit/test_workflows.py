@@ -1,14 +1,13 @@
 """Workflow templates and their builder (packages/visual_pipeline/builder.py).
 
 Every built workflow is checked against the node specs the real server validates with: the core
-classes' /object_info recorded in shared/reference/comfyui-object-info-core.json, and for the
+classes' /object_info recorded in tests/reference/comfyui-object-info-core.json, and for the
 custom node packs the specs below, transcribed from their public sources.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,7 @@ from packages.visual_pipeline.builder import (
     missing_requirements,
 )
 
-REFERENCE = Path(os.environ.get("ANIME_STUDIO_SHARED", "/work/shared")) / "reference"
+REFERENCE = Path(__file__).resolve().parents[1] / "reference"  # copied from the shared recordings
 CORE_SPECS = json.loads((REFERENCE / "comfyui-object-info-core.json").read_text())
 
 _IPA_PRESETS = ["LIGHT - SD1.5 only (low strength)", "STANDARD (medium strength)", "VIT-G (medium strength)",
