@@ -148,9 +148,10 @@ def token_create(
 
 @cli.command()
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
-    """Database, job queues and workers."""
+    """Database, job queues, workers, generations and ComfyUI backends."""
     from packages.core.db import create_pool
     from packages.core.jobs import live_workers, queue_counts
+    from packages.visual_pipeline import queries as backend_queries
 
     prepared = _prepare(server=False)
 
@@ -159,10 +160,17 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] =
         try:
             async with pool.acquire() as conn:
                 version = await conn.fetchval("SHOW server_version")
+                backends = await backend_queries.list_backends(conn)
                 return {"database": {"status": "ok", "server_version": version},
                         "queues": await queue_counts(conn),
                         "workers": [{"id": w["id"], "last_heartbeat": w["last_heartbeat"].isoformat()}
-                                    for w in await live_workers(conn)]}
+                                    for w in await live_workers(conn)],
+                        "generations": await backend_queries.active_counts(conn),
+                        "backends": [{"name": b["name"], "url": b["url"], "health": b["health"], "roles": b["roles"],
+                                      "enabled": b["enabled"], "running": b["running"],
+                                      "max_in_flight": b["max_in_flight"], "queue_remaining": b["queue_remaining"],
+                                      "vram_free": b["vram_free"], "vram_total": b["vram_total"],
+                                      "last_error": b["last_error"]} for b in backends]}
         finally:
             await pool.close()
 
@@ -180,6 +188,42 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] =
     else:
         typer.echo("queues     empty")
     typer.echo(f"workers    {len(report['workers'])} alive")
+    gens = report["generations"]
+    typer.echo(f"generations {gens.get('running', 0)} running, {gens.get('queued', 0)} queued")
+    for b in report["backends"] or [{"name": "(none: add one in Settings > Backends or COMFYUI_URLS)"}]:
+        if "url" not in b:
+            typer.echo(f"backends   {b['name']}")
+            continue
+        vram = (f"{(b['vram_total'] - b['vram_free']) / 2**30:.1f}/{b['vram_total'] / 2**30:.1f} GiB"
+                if b["vram_total"] else "vram ?")
+        state = b["health"] if b["enabled"] else "disabled"
+        typer.echo(f"backend    {b['name']:<20} {state:<11} {','.join(b['roles']):<20} "
+                   f"running {b['running']}/{b['max_in_flight']}  queue {b['queue_remaining']}  {vram}  {b['url']}"
+                   + (f"  ({b['last_error']})" if b["last_error"] and b["health"] != "ok" else ""))
+
+
+@cli.command()
+def generate(
+    prompt: Annotated[str, typer.Argument(help="Scene text after the character's design (or the whole design)")] = "",
+    character: Annotated[str | None, typer.Option(help="Character slug")] = None,
+    project: Annotated[str | None, typer.Option(help="Project slug (default: the only project)")] = None,
+    count: Annotated[int, typer.Option(min=1, max=16)] = 1,
+    seed: Annotated[int | None, typer.Option()] = None,
+    video: Annotated[bool, typer.Option("--video", help="Image-to-video from --source")] = False,
+    source: Annotated[int | None, typer.Option(help="Gallery output id a video starts from")] = None,
+    duration: Annotated[float, typer.Option(help="Video seconds")] = 3.0,
+) -> None:
+    """Generate images (or a video) and wait for them, printing progress and the output files."""
+    from src.cli_generate import run_generate
+
+    prepared = _prepare(server=False)
+    try:
+        code = asyncio.run(run_generate(prepared.url, get_settings(), prompt=prompt, character=character,
+                                        project=project, count=count, seed=seed, video=video, source=source,
+                                        duration=duration))
+    finally:
+        prepared.close()
+    raise typer.Exit(code)
 
 
 def main() -> None:

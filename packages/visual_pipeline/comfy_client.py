@@ -276,14 +276,18 @@ class ComfyClient:
             kind, data = message["type"], message.get("data") or {}
             if kind == "progress" and on_progress:
                 await on_progress(Progress(prompt_id, data.get("node"), int(data.get("value", 0)), int(data.get("max", 1))))
-            elif kind == "execution_success" or message is DISCONNECTED:
+            elif kind == "execution_success":
                 entry = await self.history(prompt_id)  # unreachable raises: the job moves on
-                if entry is not None:
-                    return self._result(prompt_id, entry)
-                if kind == "execution_success":  # success without history is not success
+                if entry is None:  # success without history is not success
                     raise ComfyError("failed", "ComfyUI reported success but has no history for the prompt")
-                if not await self.is_queued(prompt_id):
+                return self._result(prompt_id, entry)
+            elif message is DISCONNECTED:  # events may have been missed: ask where the prompt is
+                if await self.is_queued(prompt_id):  # queue first: a prompt leaving it is in history
+                    continue
+                entry = await self.history(prompt_id)
+                if entry is None:
                     raise ComfyError("failed", "ComfyUI no longer knows this prompt (server restarted?)")
+                return self._result(prompt_id, entry)
             elif kind == "execution_error":
                 raise error_from_event(data)
             elif kind == "execution_interrupted":

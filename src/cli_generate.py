@@ -1,0 +1,97 @@
+"""`anime-studio generate`: submit generations through the same service as the API and follow
+them to the end. When no worker is alive (no server running), this process works the jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import typer
+
+from packages.core.db import create_pool
+from packages.core.errors import DomainError
+from packages.core.event_stream import EventHub
+from packages.core.jobs import live_workers, open_job_app, run_worker, runtime
+from packages.core.settings import Settings
+from packages.visual_pipeline import queries, service
+from packages.visual_pipeline.pool import clients
+from packages.visual_pipeline.schemas import GenerationCreate
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+async def _resolve(conn, project: str | None, character: str | None) -> dict:
+    if project:
+        project_id = await conn.fetchval("SELECT id FROM projects WHERE slug = $1", project)
+        if project_id is None:
+            raise DomainError(f"No project with the slug '{project}'")
+    else:
+        rows = await conn.fetch("SELECT id, slug FROM projects WHERE status <> 'archived' ORDER BY slug")
+        if len(rows) != 1:
+            raise DomainError("Name the project with --project (one of: "
+                              f"{', '.join(r['slug'] for r in rows) or 'none yet'})")
+        project_id = rows[0]["id"]
+    if not character:
+        return {"project_id": project_id}
+    character_id = await conn.fetchval("SELECT id FROM characters WHERE project_id = $1 AND slug = $2",
+                                       project_id, character)
+    if character_id is None:
+        raise DomainError(f"The project has no character with the slug '{character}'")
+    return {"character_id": character_id}
+
+
+async def run_generate(url: str, settings: Settings, **options) -> int:
+    pool = await create_pool(url, min_size=1, max_size=4)
+    runtime.pool, runtime.settings = pool, settings
+    runtime.hub = EventHub(pool, url)
+    await runtime.hub.start()
+    worker = None
+    try:
+        async with open_job_app(url) as job_app, pool.acquire() as conn:
+            try:
+                subject = await _resolve(conn, options["project"], options["character"])
+                body = GenerationCreate(**subject, prompt=options["prompt"], count=options["count"], seed=options["seed"],
+                                        kind="video" if options["video"] else "image",
+                                        source_output_id=options["source"], duration_s=options["duration"])
+                ids = await service.create_generations(conn, settings, body)
+            except DomainError as exc:
+                typer.secho(f"error: {exc.detail}", fg="red", err=True)
+                return 2
+            if not await live_workers(conn):
+                typer.echo("no worker is running: working the jobs in this process")
+                worker = asyncio.create_task(run_worker(job_app, concurrency=settings.worker_concurrency,
+                                                        stalled_after=settings.stalled_job_s, name="cli-generate"))
+            return await _follow(conn, settings, ids)
+    finally:
+        if worker is not None:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        await clients.close()
+        await runtime.hub.stop()
+        await pool.close()
+        runtime.pool = runtime.hub = None
+
+
+async def _follow(conn, settings: Settings, ids: list[int]) -> int:
+    shown: dict[int, tuple] = {}
+    while True:
+        rows = [await queries.get_generation(conn, i) for i in ids]
+        for gen in rows:
+            state = (gen["status"], round(gen["progress"] * 100), gen["step"])
+            if shown.get(gen["id"]) != state:
+                shown[gen["id"]] = state
+                typer.echo(f"generation {gen['id']}: {gen['status']:<9} {state[1]:>3}%  {gen['step']}")
+        if all(g["status"] in TERMINAL for g in rows):
+            break
+        await runtime.wait_for_change(timeout=1.0)
+    failed = 0
+    for gen in rows:
+        if gen["status"] == "succeeded":
+            for output_id in gen["outputs"]:
+                path = await conn.fetchval("SELECT path FROM outputs WHERE id = $1", output_id)
+                typer.echo(f"output {output_id}: {settings.home / path}")
+        else:
+            failed += 1
+            typer.secho(f"generation {gen['id']} {gen['status']}: {gen['error'] or ''}", fg="red", err=True)
+    return 1 if failed else 0
