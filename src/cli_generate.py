@@ -18,6 +18,8 @@ from packages.visual_pipeline.pool import clients
 from packages.visual_pipeline.schemas import GenerationCreate
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+FOLLOWED_EVENTS = frozenset({"generation.submitted", "generation.progress", "generation.retrying",
+                             "generation.completed", "generation.failed", "generation.cancelled"})
 
 
 async def _resolve(conn, project: str | None, character: str | None) -> dict:
@@ -84,7 +86,7 @@ async def _follow(conn, settings: Settings, ids: list[int]) -> int:
                 typer.echo(f"generation {gen['id']}: {gen['status']:<9} {state[1]:>3}%  {gen['step']}")
         if all(g["status"] in TERMINAL for g in rows):
             break
-        await runtime.wait_for_change(timeout=1.0)
+        await runtime.wait_for_change(FOLLOWED_EVENTS, timeout=1.0)
     failed = 0
     for gen in rows:
         if gen["status"] == "succeeded":

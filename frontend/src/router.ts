@@ -5,6 +5,9 @@ export const TABS = [
   { name: 'project', label: 'Project', key: 'p' },
   { name: 'story', label: 'Story & World', key: 's' },
   { name: 'characters', label: 'Characters', key: 'c' },
+  // Approve and Train come here (UI.md order) once they exist
+  { name: 'generate', label: 'Generate', key: 'g' },
+  { name: 'gallery', label: 'Gallery', key: 'l' },
 ] as const
 
 export type TabName = (typeof TABS)[number]['name']
@@ -35,7 +38,19 @@ export const createAppRouter = () =>
             component: () => import('@/features/characters/CharacterDetailView.vue'),
             meta: { tab: 'characters' },
           },
+          {
+            path: 'generate',
+            name: 'generate',
+            component: () => import('@/features/generation/GenerateView.vue'),
+          },
+          { path: 'gallery', name: 'gallery', component: () => import('@/features/gallery/GalleryView.vue') },
         ],
+      },
+      { path: '/settings', redirect: { name: 'settings-backends' } },
+      {
+        path: '/settings/backends',
+        name: 'settings-backends',
+        component: () => import('@/features/backends/BackendsView.vue'),
       },
       { path: '/:rest(.*)*', name: 'not-found', component: () => import('@/components/NotFound.vue') },
     ],

@@ -46,6 +46,7 @@ def upgrade() -> None:
         backend_id bigint REFERENCES backends(id) ON DELETE SET NULL,
         comfy_prompt_id uuid,
         comfy_client_id text,
+        holds_slot boolean NOT NULL DEFAULT false,  -- its prompt is on the backend now (counts to max_in_flight)
         status text NOT NULL DEFAULT 'queued'
             CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
         progress real NOT NULL DEFAULT 0,
@@ -60,7 +61,7 @@ def upgrade() -> None:
         {TIMESTAMPS}
     );
     CREATE INDEX generations_project_idx ON generations (project_id, id DESC);
-    CREATE INDEX generations_running_idx ON generations (backend_id) WHERE status = 'running';
+    CREATE INDEX generations_slot_idx ON generations (backend_id) WHERE holds_slot;
     CREATE INDEX generations_active_idx ON generations (status) WHERE status IN ('queued', 'running');
     CREATE TABLE outputs (
         id bigserial PRIMARY KEY,

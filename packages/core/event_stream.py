@@ -40,7 +40,8 @@ class EventHub:
     def __init__(self, pool: asyncpg.Pool, url: str):
         self.pool, self.url = pool, url
         self._listener: asyncpg.Connection | None = None
-        self._waiters: set[asyncio.Event] = set()
+        self._waiters: set[asyncio.Event] = set()  # stream subscribers: woken by every event
+        self._typed: dict[asyncio.Event, frozenset[str]] = {}  # waiters for some event types only
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -52,9 +53,23 @@ class EventHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def _wake(self, *_args) -> None:
+    def _wake(self, _conn=None, _pid=None, _channel=None, payload: str | None = None) -> None:
         for waiter in self._waiters:
             waiter.set()
+        event_type = payload.partition(":")[2] if payload else None
+        if event_type is None:  # a catch-up wake after reconnecting: everyone looks again
+            for waiter in self._typed:
+                waiter.set()
+        else:
+            self.pass_on(event_type)
+
+    def pass_on(self, event_type: str) -> None:
+        """Wakes the longest-waiting waiter for this event type (one per event: a freed slot serves
+        one job). A waiter that finds nothing to do passes the wake on by calling this again."""
+        for waiter, types in self._typed.items():
+            if event_type in types and not waiter.is_set():
+                waiter.set()
+                return
 
     async def _keep_listening(self) -> None:
         while True:
@@ -74,16 +89,18 @@ class EventHub:
                     self._listener = None
             await asyncio.sleep(1)
 
-    async def wait(self, timeout: float) -> None:
-        """Returns at the next committed event (in any process) or after `timeout` seconds."""
+    async def wait(self, types: frozenset[str], timeout: float) -> bool:
+        """Waits, in line with the other waiters, for an event of one of `types` (in any process);
+        True when woken by one, False after `timeout` seconds."""
         waiter = asyncio.Event()
-        self._waiters.add(waiter)
+        self._typed[waiter] = types
         try:
             await asyncio.wait_for(waiter.wait(), timeout)
+            return True
         except TimeoutError:
-            pass
+            return False
         finally:
-            self._waiters.discard(waiter)
+            self._typed.pop(waiter, None)
 
     async def subscribe(self, after: int, project_id: int | None, ping: float = 15.0) -> AsyncIterator[StoredEvent | None]:
         """Yields stored events with id > after, forever; yields None as a keep-alive tick."""

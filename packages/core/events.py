@@ -59,10 +59,10 @@ bus = EventBus()
 
 
 async def store_event(conn: asyncpg.Connection, event: Event) -> StoredEvent:
-    row = await conn.fetchrow(
-        "INSERT INTO events (type, project_id, payload) VALUES ($1, $2, $3) RETURNING id, at",
-        event.type, event.project_id, event.payload(),
+    row = await conn.fetchrow(  # one round trip: the row, and the NOTIFY that is sent at commit
+        "WITH e AS (INSERT INTO events (type, project_id, payload) VALUES ($1, $2, $3) RETURNING id, at) "
+        "SELECT e.id, e.at, pg_notify($4, e.id || ':' || $1) FROM e",
+        event.type, event.project_id, event.payload(), NOTIFY_CHANNEL,
     )
-    await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(row["id"]))
     return StoredEvent(id=row["id"], type=event.type, project_id=event.project_id,
                        payload=event.payload(), at=row["at"])

@@ -30,12 +30,18 @@ class JobRuntime:
     settings: Settings | None = None
     hub = None  # the process's EventHub: wakes waiters when any event commits
 
-    async def wait_for_change(self, timeout: float) -> None:
-        """Returns when an event is committed anywhere (a job finished, a backend freed) or after `timeout`."""
+    async def wait_for_change(self, types: frozenset[str], timeout: float) -> bool:
+        """Waits in line for an event of one of `types` committed anywhere (a slot freed, a backend
+        changed); True when woken by one, False after `timeout` seconds."""
         if self.hub is None:
             await asyncio.sleep(timeout)
-        else:
-            await self.hub.wait(timeout)
+            return False
+        return await self.hub.wait(types, timeout)
+
+    def pass_on(self, event_type: str) -> None:
+        """A woken waiter that could not use what woke it hands the wake to the next in line."""
+        if self.hub is not None:
+            self.hub.pass_on(event_type)
 
     def acquire(self):
         if self.pool is None:

@@ -250,10 +250,11 @@ class ComfyClient:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10)
 
-    async def run(self, workflow: dict, prompt_id: str, *, client_id: str | None = None,
+    async def run(self, workflow: dict, prompt_id: str, *, client_id: str | None = None, resume: bool = False,
                   on_progress: ProgressCallback | None = None, timeout: float | None = None) -> PromptResult:
-        """Submits (unless ComfyUI already knows this prompt id: then it only follows it) and
-        waits for the result. Raises ComfyError on any failure."""
+        """Submits and waits for the result; with `resume` (the prompt id may have been submitted
+        before a crash) it first looks for the prompt and only follows it if ComfyUI knows it.
+        Raises ComfyError on any failure."""
         client_id = client_id or self.client_id
         sock = self._socket(client_id)
         queue: asyncio.Queue = asyncio.Queue()
@@ -261,11 +262,11 @@ class ComfyClient:
         try:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(sock.connected.wait(), timeout=10)
-            entry = await self.history(prompt_id)
-            if entry is None and not await self.is_queued(prompt_id):
-                await self.submit(workflow, prompt_id, client_id)
-            elif entry is not None:
+            entry = await self.history(prompt_id) if resume else None
+            if entry is not None:
                 return self._result(prompt_id, entry)
+            if not resume or not await self.is_queued(prompt_id):
+                await self.submit(workflow, prompt_id, client_id)
             return await asyncio.wait_for(self._follow(prompt_id, queue, on_progress), timeout)
         finally:
             sock.waiters.pop(prompt_id, None)

@@ -27,6 +27,19 @@ class GenerationProgress(GenerationEvent):
     type: ClassVar[str] = "generation.progress"
 
 
+class GenerationRetrying(GenerationEvent):
+    """An attempt failed and gave its backend slot back; the next starts after the backoff."""
+
+    type: ClassVar[str] = "generation.retrying"
+    error: str
+
+
+class GenerationExecuted(GenerationEvent):
+    """ComfyUI finished the prompt and the backend slot is free; the outputs are being saved."""
+
+    type: ClassVar[str] = "generation.executed"
+
+
 class GenerationCompleted(GenerationEvent):
     type: ClassVar[str] = "generation.completed"
     output_ids: list[int]

@@ -3,6 +3,7 @@ thumbnail; a character's images also become pending images of its dataset (kohya
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import asyncpg
@@ -28,26 +29,27 @@ def _destination(settings: Settings, gen, index: int, suffix: str, is_video: boo
     return settings.output_dir / gen["project_slug"] / "images" / name
 
 
-async def store_outputs(conn: asyncpg.Connection, settings: Settings, gen, recipe, client: ComfyClient,
+async def store_outputs(pool: asyncpg.Pool, settings: Settings, gen, recipe, client: ComfyClient,
                         result: PromptResult) -> list[int]:
-    """Idempotent: a rerun after a crash writes the same paths and reuses the rows."""
+    """Downloads first, then one short transaction for the rows. Idempotent: a rerun after a crash
+    writes the same paths and reuses the rows."""
     wanted = [o for o in result.outputs if o.node in recipe.built.output_nodes] or result.outputs
     files = []
     for index, output in enumerate(wanted):
         suffix = Path(output.filename).suffix.lower() or (".mp4" if output.is_video else ".png")
         dest = await client.download(output, _destination(settings, gen, index, suffix, output.is_video))
-        digest = sha256_file(dest)
+        digest = await asyncio.to_thread(sha256_file, dest)  # file work off the event loop
         thumb = settings.output_dir / "thumbnails" / digest[:2] / f"{digest}.webp"
         if output.is_video:
             info = await probe_video(dest, settings.ffmpeg_binary)
             await video_poster(dest, thumb, settings.ffmpeg_binary)
             size, duration = (info.width, info.height), info.duration_s
         else:
-            size, duration = image_thumbnail(dest, thumb), None
+            size, duration = await asyncio.to_thread(image_thumbnail, dest, thumb), None
         files.append((dest, thumb, digest, size, duration, output.is_video))
 
     output_ids = []
-    async with transaction(conn):
+    async with pool.acquire() as conn, transaction(conn):
         for dest, thumb, digest, (width, height), duration, is_video in files:
             output_id = await queries.insert_output(conn, {
                 "project_id": gen["project_id"], "character_id": gen["character_id"], "generation_id": gen["id"],

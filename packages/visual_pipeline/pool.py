@@ -110,25 +110,33 @@ class NoCapableBackend(Exception):
         super().__init__(message)
 
 
+class GenerationGone(Exception):
+    """The generation stopped waiting (cancelled) before a backend could be claimed for it."""
+
+
 async def claim(conn: asyncpg.Connection, generation_id: int, requires: Requirements, *, role: str | None = None,
-                exclude: list[int] = ()) -> asyncpg.Record | None:
-    """Assigns the generation to the least busy capable backend with a free slot and marks it running.
+                exclude: list[int] = (), fields=lambda backend: {}, event=lambda backend: None):
+    """Assigns the waiting generation to the least busy capable backend with a free slot, in one
+    transaction with `fields(backend)` set on the generation and `event(backend)` emitted.
     Returns the backend, or None when every capable one is busy. Raises NoCapableBackend when no
-    enabled healthy backend could ever run it."""
+    enabled healthy backend could ever run it, GenerationGone when it is no longer queued."""
     candidates = await queries.dispatch_candidates(conn, role, list(exclude))
     capable = [b for b in candidates if not missing_on(b, requires)]
     for backend in capable:
-        async with transaction(conn):
+        async with transaction(conn) as tx:
             if not await queries.lock_backend_slot(conn, backend["id"]):
                 continue  # another job took the last slot first
-            await queries.update_generation(conn, generation_id, {"backend_id": backend["id"], "status": "running"})
+            taken = await queries.take_slot(conn, generation_id, backend["id"], fields(backend))
+            if not taken:
+                raise GenerationGone()
+            if (emitted := event(backend)) is not None:
+                await tx.emit(emitted)
             return backend
     if capable:
         return None
     everyone = [b for b in await queries.list_backends(conn)
                 if b["enabled"] and b["health"] == "ok" and b["id"] not in exclude
                 and (role is None or role in b["roles"])]
-    usable = [b for b in everyone if not missing_on(b, requires)]
-    if usable:
+    if any(not missing_on(b, requires) for b in everyone):
         return None  # capable ones exist but are all busy
     raise NoCapableBackend({b["name"]: missing_on(b, requires) for b in everyone})

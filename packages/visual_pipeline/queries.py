@@ -7,7 +7,7 @@ import asyncpg
 from packages.core.sql import update_statement
 
 BACKEND_SELECT = """
-SELECT b.*, (SELECT count(*) FROM generations g WHERE g.backend_id = b.id AND g.status = 'running') AS running
+SELECT b.*, (SELECT count(*) FROM generations g WHERE g.backend_id = b.id AND g.holds_slot) AS running
 FROM backends b
 """
 BACKEND_COLUMNS = frozenset({"name", "roles", "enabled", "max_in_flight", "health", "last_seen", "last_error",
@@ -54,16 +54,21 @@ async def dispatch_candidates(conn, role: str | None, exclude: list[int]) -> lis
 
 
 async def lock_backend_slot(conn, backend_id: int) -> bool:
-    """Locks the backend row (claims on one backend are serialised) and says whether a slot is free."""
+    """Locks the backend row (claims on one backend are serialised), then says whether a slot is
+    free. Two statements: under READ COMMITTED the count must be read after the lock is held, or a
+    claim that waited for the lock would count with a snapshot from before the other claim's commit."""
+    if not await conn.fetchval("SELECT true FROM backends WHERE id = $1 AND enabled AND health = 'ok' FOR UPDATE",
+                               backend_id):
+        return False
     return await conn.fetchval(
-        """SELECT (SELECT count(*) FROM generations g WHERE g.backend_id = b.id AND g.status = 'running')
-                  < b.max_in_flight
-           FROM backends b WHERE b.id = $1 AND b.enabled AND b.health = 'ok' FOR UPDATE""", backend_id) or False
+        "SELECT (SELECT count(*) FROM generations WHERE backend_id = $1 AND holds_slot) < max_in_flight "
+        "FROM backends WHERE id = $1", backend_id)
 
 
 # -- generations ------------------------------------------------------------------------------
 
-GENERATION_COLUMNS = frozenset({"workflow", "backend_id", "comfy_prompt_id", "comfy_client_id", "status", "progress",
+GENERATION_COLUMNS = frozenset({"workflow", "backend_id", "comfy_prompt_id", "comfy_client_id", "holds_slot", "status",
+                                "progress",
                                 "step", "attempts", "error", "error_code", "outputs", "gpu_seconds", "started_at",
                                 "finished_at", "params", "engine"})
 GENERATION_SELECT = """
@@ -84,6 +89,14 @@ async def get_generation(conn, generation_id: int, *, for_update: bool = False):
     if for_update:
         await conn.execute("SELECT 1 FROM generations WHERE id = $1 FOR UPDATE", generation_id)
     return await conn.fetchrow(f"{GENERATION_SELECT} WHERE g.id = $1", generation_id)
+
+
+async def take_slot(conn, generation_id: int, backend_id: int, fields: dict) -> bool:
+    """Marks a queued generation running on the backend (with `fields`); False if it is not queued."""
+    sql, values = update_statement("generations", "id", {"backend_id": backend_id, "status": "running",
+                                                         "holds_slot": True, **fields},
+                                   GENERATION_COLUMNS, returning="true", condition="status = 'queued'")
+    return await conn.fetchval(sql, generation_id, *values) or False
 
 
 async def list_generations(conn, *, project_id: int, status: str | None, character_id: int | None,

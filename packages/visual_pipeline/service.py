@@ -82,7 +82,7 @@ async def cancel_generation(conn: asyncpg.Connection, gen) -> None:
     if gen["status"] in TERMINAL:
         raise Conflict(f"The generation is already {gen['status']}", code="generation_finished")
     async with transaction(conn) as tx:
-        await queries.update_generation(conn, gen["id"], {"status": "cancelled", "step": "cancelled"})
+        await queries.update_generation(conn, gen["id"], {"status": "cancelled", "holds_slot": False, "step": "cancelled"})
         await tx.emit(events.GenerationCancelled(project_id=gen["project_id"], generation_id=gen["id"],
                                                  character_id=gen["character_id"], status="cancelled"))
     if gen["status"] == "running" and gen["comfy_prompt_id"] and gen["backend_id"]:
@@ -99,7 +99,7 @@ async def retry_generation(conn: asyncpg.Connection, gen) -> None:
         raise Conflict("Only a failed or cancelled generation can be retried", code="generation_not_finished")
     async with transaction(conn) as tx:
         await queries.update_generation(conn, gen["id"], {
-            "status": "queued", "attempts": 0, "error": None, "error_code": None, "backend_id": None,
+            "status": "queued", "holds_slot": False, "attempts": 0, "error": None, "error_code": None, "backend_id": None,
             "comfy_prompt_id": None, "progress": 0.0, "step": "queued again", "finished_at": None})
         await tx.emit(events.GenerationQueued(project_id=gen["project_id"], generation_id=gen["id"],
                                               character_id=gen["character_id"], status="queued"))

@@ -1,5 +1,5 @@
 """A ComfyUI protocol double: a real HTTP + WebSocket server on 127.0.0.1 that answers as a real
-ComfyUI v0.33 server does (recorded in shared/reference/), so the production client is tested
+ComfyUI v0.33 server does (recorded in tests/reference/), so the production client is tested
 against the protocol rather than a mock. It "executes" the core node classes and the FramePack,
 IP-Adapter and VideoHelperSuite packs well enough to return pictures and videos of the size the
 workflow asks for (see comfyui_nodes.py).
@@ -132,7 +132,7 @@ class ComfyUIDouble:
         self.port, self._sock = sock.getsockname()[1], sock
         self._engine = Engine(self)
         config = uvicorn.Config(self._app, log_config=None, log_level="warning", access_log=False, lifespan="off",
-                                ws="websockets-sansio", timeout_graceful_shutdown=1)
+                                ws="auto")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, args=(self._server, sock, self._engine), daemon=True,
                                         name=f"comfyui-double-{self.port}")

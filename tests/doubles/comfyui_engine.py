@@ -6,12 +6,12 @@ real server's rules, checked against the recorded WebSocket sequences:
   depth-first, and among ready nodes an output node goes first, then one feeding an output, then one
   two steps from an output, else the first ready one;
 - a node whose input signature (class, constant inputs, upstream signatures, and for LoadImage the
-  file's hash) was computed by the previous prompt is cached: it is listed in `execution_cached`,
-  not run, and a cached output node re-sends its `executed` with the same files;
-- messages: `execution_start`, `execution_cached`, `execution_success|error` go to the prompt's
-  client only (nowhere when it has none); `executing`/`executed` likewise; `progress_state` and
-  `progress` go to the client, or to every socket when the prompt has no client_id;
-  `execution_interrupted` and `status` are broadcast when there is no client.
+  file's hash) was also in the previous prompt keeps its outputs (the classic cache): it is listed
+  in `execution_cached` and not run, and a cached output node re-sends `executed` with the same files;
+- messages: `execution_start`, `execution_cached`, `execution_success|error`, `executing` and
+  `executed` go to the prompt's client only (nowhere when it has none); `progress_state`,
+  `progress` and `execution_interrupted` go to the client, or to every socket when the prompt has
+  no client_id; `status` always goes to every socket.
 """
 
 from __future__ import annotations
@@ -392,9 +392,12 @@ class Ctx:
             raise generic_error()
         delay = max(self.double.latency, 0) / max(steps * sections, 1)
         preview = None
+        loop = asyncio.get_running_loop()
+        start, done = loop.time(), 0  # deadlines, so the run takes `latency` whatever each step costs
         for _ in range(sections):
             for k in range(1, steps + 1):
-                await asyncio.sleep(delay)
+                done += 1
+                await asyncio.sleep(max(0.0, start + done * delay - loop.time()))
                 await self.run.step(self.node_id, k, steps)
                 if self.double.previews:
                     preview = preview or media.jpeg_bytes(media.render(64, 64, k, "preview"), 64)

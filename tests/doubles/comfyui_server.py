@@ -1,6 +1,6 @@
 """HTTP and WebSocket routes of the ComfyUI double (starlette), answering as server.py of the real
 v0.33 server does: same paths (also under /api), status codes, bodies and content types as the
-recordings in shared/reference/comfyui-api-recorded.json.
+recordings in tests/reference/comfyui-api-recorded.json.
 """
 
 from __future__ import annotations

@@ -1,22 +1,25 @@
 """Node specs (/object_info) and prompt validation of the ComfyUI double, as the real server
 (v0.33, execution.validate_prompt) answers: error types, messages, details and extra_info copied
-from the recorded answers in shared/reference/comfyui-api-recorded.json.
+from the recorded answers in tests/reference/comfyui-api-recorded.json.
 
-`comfyui_nodes.json` holds /object_info for every class the double knows: the core classes exactly
-as recorded from the real server, then the node packs (kijai/ComfyUI-FramePackWrapper,
-cubiq/ComfyUI_IPAdapter_plus, Kosinkadink/ComfyUI-VideoHelperSuite) with their real class and
-input names, read from their public sources. Model lists are empty there and are filled from the
-double's current model folders when served.
+The classes the double knows are /object_info entries: the core classes as recorded from the real
+server (tests/reference/comfyui-object-info-core.json), then the node packs in comfyui_nodes.json
+(kijai/ComfyUI-FramePackWrapper, cubiq/ComfyUI_IPAdapter_plus, Kosinkadink/ComfyUI-VideoHelperSuite)
+with their real class and input names, read from their public sources. Model lists are empty there
+and are filled from the double's current model folders when served.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import mimetypes
 import os
 from pathlib import Path
 
-SPECS: dict[str, dict] = json.loads(Path(__file__).with_name("comfyui_nodes.json").read_text())
+CORE_SPECS = Path(__file__).parents[1] / "reference" / "comfyui-object-info-core.json"  # recorded
+SPECS: dict[str, dict] = {**json.loads(CORE_SPECS.read_text()),
+                          **json.loads(Path(__file__).with_name("comfyui_nodes.json").read_text())}
 
 MODEL_INPUTS = {  # (class, input) -> the model folder whose files are its choices
     ("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
@@ -41,7 +44,11 @@ PACK_FOLDERS = {"IPAdapterUnifiedLoader": "ipadapter", "VHS_VideoCombine": "VHS_
 
 
 def input_files(input_dir: Path) -> list[str]:
-    return sorted(f.name for f in input_dir.iterdir() if f.is_file()) if input_dir.is_dir() else []
+    """LoadImage's choices: the pictures at the top of input/ (the real filter is by mimetype)."""
+    if not input_dir.is_dir():
+        return []
+    return sorted(f.name for f in input_dir.iterdir()
+                  if f.is_file() and (mimetypes.guess_type(f.name)[0] or "").startswith("image/"))
 
 
 def node_info(double, class_type: str) -> dict:

@@ -1,4 +1,4 @@
-"""The ComfyUI protocol double answers as the real ComfyUI v0.33 server does (shared/reference/,
+"""The ComfyUI protocol double answers as the real ComfyUI v0.33 server does (tests/reference/,
 DESIGN.md sections 5 and 7): if it drifts from the real server, the client tested against it is
 tested against the wrong thing."""
 
@@ -9,6 +9,7 @@ import io
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from tests.doubles.comfyui_media import ffmpeg_exe
 
 CKPT = "animagine-xl-3.1.safetensors"
 PID = "0b6bbd2e-3c1f-4d0e-9a39-6f4f0d3c8a11"
+RECORDED = json.loads((Path(__file__).parents[1] / "reference" / "comfyui-api-recorded.json").read_text())
 
 
 def txt2img(seed: int = 42, width: int = 512, height: int = 768, ckpt: str = CKPT, steps: int = 4) -> dict:
@@ -145,6 +147,116 @@ def ffmpeg_frames(data: bytes, tmp_path, name: str) -> int:
     path.write_bytes(data)
     run = subprocess.run([ffmpeg_exe(), "-i", str(path), "-map", "0:v:0", "-f", "null", "-"], capture_output=True, text=True)
     return int(re.findall(r"frame=\s*(\d+)", run.stderr)[-1])
+
+
+def _empty(width=64):
+    return {"class_type": "EmptyImage", "inputs": {"width": width, "height": 64, "batch_size": 1, "color": 0}}
+
+
+def _save(images):
+    return {"class_type": "SaveImage", "inputs": {"images": images, "filename_prefix": "x"}}
+
+
+RECORDED_REQUESTS = {  # the graphs behind the recorded validation errors (ImageScale stands in for ImageInvert)
+    "bad_node_type": {"1": {"class_type": "NoSuchNode", "inputs": {}}},
+    "missing_required_input": {"1": {"class_type": "EmptyImage", "inputs": {"height": 64, "batch_size": 1, "color": 0}},
+                               "2": _save(["1", 0])},
+    "missing_required_link": {"1": _empty(), "2": {"class_type": "SaveImage", "inputs": {"filename_prefix": "x"}}},
+    "value_out_of_range": {"1": _empty(0), "2": _save(["1", 0])},
+    "bad_combo_value": {"1": _empty(), "2": {"class_type": "ImageScale", "inputs": {
+        "image": ["1", 0], "upscale_method": "magic", "width": 32, "height": 32, "crop": "disabled"}}, "3": _save(["2", 0])},
+    "wrong_type_string_for_int": {"1": _empty("abc"), "2": _save(["1", 0])},
+    "link_to_missing_node": {"1": _empty(), "2": _save(["99", 0])},
+    "link_type_mismatch": {"1": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+                           "2": _save(["1", 0])},
+    "no_output_node": {"1": _empty()},
+    "missing_class_type": {"1": {"inputs": {}}, "2": _save(["1", 0])},
+    "empty_prompt_dict": {},
+    "loadimage_missing_file": {"1": {"class_type": "LoadImage", "inputs": {"image": "definitely_missing.png"}},
+                               "2": _save(["1", 0])},
+    "checkpoint_missing_sd_graph": {
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "does_not_exist.safetensors"}},
+        "10": {"class_type": "LoraLoader", "inputs": {"model": ["4", 0], "clip": ["4", 1], "lora_name": "nope_lora.safetensors",
+                                                       "strength_model": 1.0, "strength_clip": 1.0}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "x", "clip": ["10", 1]}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "3": {"class_type": "KSampler", "inputs": {
+            "model": ["10", 0], "seed": 1, "steps": 1, "cfg": 1.0, "sampler_name": "euler", "scheduler": "normal",
+            "positive": ["6", 0], "negative": ["6", 0], "latent_image": ["5", 0], "denoise": 1.0}},
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+        "9": _save(["8", 0])},
+}
+
+
+def _without_tracebacks(body: dict) -> dict:
+    body = json.loads(json.dumps(body))
+    for node in body.get("node_errors", {}).values():
+        for error in node["errors"]:
+            error["extra_info"].pop("traceback", None)
+    return body
+
+
+async def test_validation_errors_are_the_recorded_bodies(comfy, http):
+    """Every recorded /prompt validation failure comes back with the recorded status and body (error
+    type, message, details, extra_info, node_errors with dependent_outputs), tracebacks aside."""
+    comfy.models = {folder: [] for folder in comfy.models}  # the recording server had no models
+    for case, graph in RECORDED_REQUESTS.items():
+        r = await http.post("/prompt", json={"prompt": graph})
+        recorded = RECORDED["validation_errors"][case]
+        assert (r.status_code, _without_tracebacks(r.json())) == (recorded["status"], _without_tracebacks(recorded["body"])), case
+    for case, body in (("no_prompt_key", {"client_id": "x"}), ("invalid_client_prompt_id", {"prompt": {}, "prompt_id": "abc"})):
+        r = await http.post("/prompt", json=body)
+        assert (r.status_code, r.json()) == (RECORDED["validation_errors"][case]["status"], RECORDED["validation_errors"][case]["body"])
+    r = await http.post("/prompt", content=b"{not json")
+    assert (r.status_code, r.text) == (500, RECORDED["validation_errors"]["malformed_json_body"]["body"])
+    assert comfy.submissions == []
+
+
+def _shape(messages: list[dict]) -> list[tuple]:
+    """What must match a recorded sequence: each message's type, its data keys, the node it names,
+    and for progress_state each node's state and value type."""
+    out = []
+    for m in messages:
+        d = m["data"]
+        if m["type"] == "progress_state":
+            out.append((m["type"], tuple((n, s["state"], type(s["value"]).__name__, tuple(sorted(s))) for n, s in d["nodes"].items())))
+        else:
+            out.append((m["type"], tuple(sorted(d)), d.get("node") if m["type"] in ("executing", "executed") else None))
+    return out
+
+
+async def test_websocket_sequences_have_the_recorded_shape(comfy, http):
+    """A 3-node graph run, run again (all cached), and failing in LoadImage gives the recorded
+    ws_success_sequence, ws_cached_sequence and ws_exec_error_sequence message for message, and the
+    recorded /history shapes; another client sees only the status broadcasts."""
+    graph = {"1": _empty(), "2": {"class_type": "ImageScale", "inputs": {
+        "image": ["1", 0], "upscale_method": "nearest-exact", "width": 64, "height": 64, "crop": "disabled"}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "probe/ok"}}}
+    broken = {"1": {"class_type": "LoadImage", "inputs": {"image": "broken.png"}}, "2": _save(["1", 0])}
+    async with websockets.connect(ws_url(comfy, "probe")) as ws, websockets.connect(ws_url(comfy, "other")) as other:
+        assert _shape([json.loads(await ws.recv())]) == _shape(RECORDED["ws_initial_messages"])
+        await other.recv()
+        first = (await submit(http, graph, "probe")).json()["prompt_id"]
+        assert _shape(await until_done(ws, first)) == _shape(RECORDED["ws_success_sequence"])
+        again = (await submit(http, graph, "probe")).json()["prompt_id"]
+        assert _shape(await until_done(ws, again)) == _shape(RECORDED["ws_cached_sequence"])
+        r = await http.post("/upload/image", files={"image": ("broken.png", b"not a picture", "image/png")})
+        assert r.json() == RECORDED["upload_broken"][2]
+        failed = (await submit(http, broken, "probe")).json()["prompt_id"]
+        msgs = await until_done(ws, failed)
+        assert _shape(msgs) == _shape(RECORDED["ws_exec_error_sequence"])
+        error = next(m["data"] for m in msgs if m["type"] == "execution_error")
+        assert (error["exception_type"], error["current_inputs"]) == ("PIL.UnidentifiedImageError", {"image": ["broken.png"]})
+        seen_by_other = await drain(other)
+    assert _shape(seen_by_other) == _shape(RECORDED["ws_other_client_sees"] * 3)
+    recorded_ok = next(iter(RECORDED["history_one"][2].values()))
+    ok = comfy.history[first]
+    assert (list(ok), list(ok["status"]), ok["meta"]) == (list(recorded_ok), list(recorded_ok["status"]), recorded_ok["meta"])
+    assert ok["outputs"]["3"]["images"][0]["subfolder"] == "probe" and len(ok["prompt"]) == 5
+    recorded_error = next(iter(RECORDED["history_exec_error"][2].values()))
+    bad = comfy.history[failed]
+    assert (bad["status"]["status_str"], bad["status"]["completed"], bad["outputs"], bad["meta"]) == ("error", False, {}, {})
+    assert [m[0] for m in bad["status"]["messages"]] == [m[0] for m in recorded_error["status"]["messages"]]
 
 
 async def test_txt2img_recorded_message_order_reaches_only_the_submitting_client(comfy, http):

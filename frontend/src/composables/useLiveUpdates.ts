@@ -1,6 +1,8 @@
 import { onBeforeUnmount, ref, watch, type Ref } from 'vue'
 import { bases } from '@/api/base'
+import { useBackends } from '@/features/backends/store'
 import { useCharacters } from '@/features/characters/store'
+import { useGenerations } from '@/features/generation/store'
 import { useProjects } from '@/features/project/store'
 import { useStyles } from '@/features/project/stylesStore'
 import { useStory } from '@/features/story/store'
@@ -32,6 +34,15 @@ export const EVENT_TYPES = [
   'character.restored',
   'reference_image.added',
   'reference_image.deleted',
+  'generation.queued',
+  'generation.submitted',
+  'generation.progress',
+  'generation.retrying',
+  'generation.executed',
+  'generation.completed',
+  'generation.failed',
+  'generation.cancelled',
+  'backend.changed',
 ] as const
 
 export function streamUrl(projectId: number | null, after: number | null, apiBase = bases.apiBase): string {
@@ -48,6 +59,8 @@ export function useEventRouter() {
   const styles = useStyles()
   const story = useStory()
   const characters = useCharacters()
+  const generations = useGenerations()
+  const backends = useBackends()
   const timers = new Map<string, ReturnType<typeof setTimeout>>()
 
   function later(key: string, run: () => Promise<unknown>) {
@@ -85,6 +98,16 @@ export function useEventRouter() {
         const id = num('character_id')
         later(`character:${id ?? 'all'}`, () => characters.refresh(id))
         if (domain === 'reference_image') later('project', () => projects.refresh(event.project_id ?? undefined))
+        break
+      }
+      case 'generation':
+        generations.applyEvent(event)
+        // a job starting or ending changes its backend's running count
+        if (event.type !== 'generation.progress' && backends.loaded) later('backends', () => backends.load())
+        break
+      case 'backend': {
+        const id = num('backend_id')
+        if (id !== undefined) later(`backend:${id}`, () => backends.refreshOne(id))
         break
       }
     }

@@ -11,6 +11,8 @@ const id = (character_id: number) => ({ params: { path: { character_id } } })
 export const characterApi = {
   list: (projectId: number, archived = false) =>
     unwrap(api.GET('/characters', { params: { query: { project_id: projectId, archived, limit: 200 } } })),
+  bySlug: (slug: string, projectId: number) =>
+    unwrap(api.GET('/characters/by-slug/{slug}', { params: { path: { slug }, query: { project_id: projectId } } })),
   get: (characterId: number) => unwrap(api.GET('/characters/{character_id}', id(characterId))),
   create: (body: CharacterCreate) => unwrap(api.POST('/characters', { body })),
   update: (characterId: number, body: CharacterUpdate) =>

@@ -35,6 +35,15 @@ export const useCharacters = defineStore('characters', () => {
     }
   }
 
+  /** Points the store at a project without loading its list (a detail view fetches one). */
+  function adopt(forProject: number) {
+    if (projectId.value === forProject) return
+    projectId.value = forProject
+    items.value = []
+    archived.value = []
+    loaded.value = false
+  }
+
   function put(character: Character) {
     if (character.project_id !== projectId.value) return
     items.value = items.value.filter((c) => c.id !== character.id)
@@ -96,6 +105,8 @@ export const useCharacters = defineStore('characters', () => {
     error,
     version,
     load,
+    adopt,
+    put,
     bySlug,
     create,
     update,

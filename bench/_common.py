@@ -1,0 +1,79 @@
+"""Shared set-up for the benches: a temporary studio home with the embedded PostgreSQL, a real
+`anime-studio serve` process, and ComfyUI protocol doubles."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+TOKEN = "bench-admin-token-0123456789"
+CHECKPOINT = "animagine-xl-3.1.safetensors"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{url} exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer in {timeout} s")
+
+
+def start_server(home: Path, **env) -> tuple[subprocess.Popen, str]:
+    """`anime-studio serve` on a free port with the embedded PostgreSQL; returns (process, API base)."""
+    port = free_port()
+    full_env = {**os.environ, "ANIME_STUDIO_HOME": str(home), "ANIME_STUDIO_PORT": str(port),
+                "ANIME_STUDIO_ADMIN_TOKEN": TOKEN, "ANIME_STUDIO_LOG_LEVEL": "warning", **env}
+    full_env.pop("DATABASE_URL", None)
+    process = subprocess.Popen([str(REPO / ".venv" / "bin" / "anime-studio"), "serve"], cwd=REPO, env=full_env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    api = f"http://127.0.0.1:{port}/api/lora"
+    wait_healthy(api + "/health", process)
+    return process, api
+
+
+def start_double(latency: float) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "tests.doubles.comfyui", "--port", str(port),
+                                "--latency", str(latency)], cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url + "/system_stats", process)
+    return process, url
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def make_character(api: httpx.Client, size: int = 256) -> dict:
+    """A style on the doubles' checkpoint, a project using it, and a character without references."""
+    style = api.post("/styles", json={"name": "Bench", "checkpoint": CHECKPOINT, "width": size, "height": size}).json()
+    project = api.post("/projects", json={"name": "Bench", "slug": "bench", "default_style_id": style["id"]}).json()
+    return api.post("/characters", json={"project_id": project["id"], "name": "Mio", "slug": "mio",
+                                         "design_prompt": "1girl, silver hair"}).json()
