@@ -153,8 +153,12 @@ FROM outputs o LEFT JOIN characters c ON c.id = o.character_id LEFT JOIN images 
 """
 
 
+async def gallery_item(conn, output_id: int):
+    return await conn.fetchrow(f"{GALLERY_SELECT} WHERE o.id = $1", output_id)
+
+
 async def gallery_page(conn, *, project_id: int, character_id: int | None, kind: str | None, status: str | None,
-                       since, until, before: tuple | None, limit: int):
+                       generation_id: int | None, since, until, before: tuple | None, limit: int):
     """Keyset page, newest first: `before` is the (created_at, id) of the last item already shown."""
     return await conn.fetch(
         f"""{GALLERY_SELECT}
@@ -162,9 +166,10 @@ async def gallery_page(conn, *, project_id: int, character_id: int | None, kind:
               AND ($3::text IS NULL OR o.kind = $3) AND ($4::text IS NULL OR i.status = $4)
               AND ($5::timestamptz IS NULL OR o.created_at >= $5) AND ($6::timestamptz IS NULL OR o.created_at < $6)
               AND ($7::timestamptz IS NULL OR (o.created_at, o.id) < ($7, $8))
+              AND ($10::bigint IS NULL OR o.generation_id = $10)
             ORDER BY o.created_at DESC, o.id DESC LIMIT $9""",
         project_id, character_id, kind, status, since, until,
-        before[0] if before else None, before[1] if before else None, limit)
+        before[0] if before else None, before[1] if before else None, limit, generation_id)
 
 
 async def character_images(conn, character_id: int, status: str | None, limit: int, offset: int):

@@ -88,6 +88,8 @@ async def build_recipe(conn: asyncpg.Connection, settings: Settings, gen, params
     if source is None or source["kind"] != "image":
         raise RecipeError("A video needs a source image from the gallery", "no_source_image")
     local, remote = upload_name(settings.home / source["path"], "src")
+    # the video takes the shape of its start image (the builder fits it to the engine's sizes)
+    prompt = dataclasses.replace(prompt, width=source["width"], height=source["height"])
     built = builder.build_video_workflow(
         engines[0], prompt, image_name=remote, motion_prompt=params.get("motion_prompt", ""),
         seconds=params["duration_s"], seed=params["seed"], width=params.get("width"), height=params.get("height"),

@@ -136,16 +136,28 @@ async def gallery(conn: Conn, project_id: Annotated[int, Query(ge=1)],
                   character_id: Annotated[int | None, Query(ge=1)] = None,
                   kind: Annotated[str | None, Query(pattern="^(image|video)$")] = None,
                   status: Annotated[str | None, Query(pattern="^(pending|approved|rejected)$")] = None,
+                  generation_id: Annotated[int | None, Query(ge=1)] = None,
                   since: datetime | None = None, until: datetime | None = None,
                   before: Annotated[str | None, Query(max_length=200)] = None,
                   limit: Annotated[int, Query(ge=1, le=200)] = 100):
     rows = await queries.gallery_page(conn, project_id=project_id, character_id=character_id, kind=kind, status=status,
-                                      since=since, until=until, before=_parse_cursor(before) if before else None,
+                                      generation_id=generation_id, since=since, until=until, before=_parse_cursor(before) if before else None,
                                       limit=limit)
-    items = [GalleryItem(**dict(r), file_url=f"outputs/{r['id']}/file", thumbnail_url=f"outputs/{r['id']}/thumbnail")
-             for r in rows]
+    items = [_gallery_item(r) for r in rows]
     next_cursor = _cursor(rows[-1]["created_at"], rows[-1]["id"]) if len(rows) == limit else None
     return GalleryPage(items=items, next_cursor=next_cursor)
+
+
+def _gallery_item(row) -> GalleryItem:
+    return GalleryItem(**dict(row), file_url=f"outputs/{row['id']}/file", thumbnail_url=f"outputs/{row['id']}/thumbnail")
+
+
+@router.get("/outputs/{output_id}", response_model=GalleryItem, operation_id="generation-get_output")
+async def get_output(output_id: int, conn: Conn):
+    row = await queries.gallery_item(conn, output_id)
+    if row is None:
+        raise NotFound("No such output", code="output_not_found")
+    return _gallery_item(row)
 
 
 async def _output_file(conn, settings, output_id: int, column: str) -> FileResponse:

@@ -161,8 +161,8 @@ async def test_capability_routing_picks_the_backend_with_the_model(client):
 
 
 async def test_video_from_a_gallery_image_falls_back_to_ltx(client, comfy, home):
-    """A video starts from a gallery image; a backend without FramePack runs the LTX-Video template,
-    and the mp4 is served with range requests."""
+    """A video starts from a gallery image and takes its shape; a backend without FramePack runs the
+    LTX-Video template, and the mp4 is served with range requests."""
     comfy.node_classes -= {"LoadFramePackModel", "FramePackSampler"}
     comfy.checkpoints = [CHECKPOINT, "ltx-video-2b-v0.9.5.safetensors"]
     await add_backend(client, comfy)
@@ -174,6 +174,7 @@ async def test_video_from_a_gallery_image_falls_back_to_ltx(client, comfy, home)
     video = await wait_done(client, r.json()[0]["id"])
     assert video["status"] == "succeeded" and video["engine"] == "ltx", video
     item = (await client.get("/gallery", params={"project_id": character["project_id"], "kind": "video"})).json()["items"][0]
+    assert item["width"] < item["height"]  # the portrait start image gives a portrait video
     part = await client.get(f"/{item['file_url']}", headers={"Range": "bytes=0-99"})
     assert part.status_code == 206 and len(part.content) == 100
 
@@ -191,3 +192,18 @@ async def test_bad_requests_change_nothing(client, db):
     r = await client.post("/generations", json={"character_id": character["id"], "count": 99})
     assert r.status_code == 422
     assert await db.fetchval("SELECT count(*) FROM generations") == 0
+
+
+async def test_output_details_and_gallery_by_generation(client, comfy):
+    """An output's details are readable by id, and the gallery filters by generation."""
+    await add_backend(client, comfy)
+    character = await character_with_style(client)
+    rows = (await client.post("/generations", json={"character_id": character["id"], "count": 2})).json()
+    done = [await wait_done(client, g["id"]) for g in rows]
+    output_id = done[1]["outputs"][0]
+    item = (await client.get(f"/outputs/{output_id}")).json()
+    assert item["generation_id"] == done[1]["id"] and item["kind"] == "image"
+    page = (await client.get("/gallery", params={"project_id": character["project_id"],
+                                                 "generation_id": done[0]["id"]})).json()
+    assert [i["generation_id"] for i in page["items"]] == [done[0]["id"]]
+    assert (await client.get("/outputs/999999")).status_code == 404
