@@ -113,10 +113,21 @@ def error_from_event(data: dict) -> ComfyError:
                       node_type=data.get("node_type"))
 
 
+PREVIEW_FORMATS = {1: "jpeg", 2: "png"}
+
+
+def parse_preview(frame: bytes) -> tuple[str, bytes] | None:
+    """A binary frame: 4-byte event type (1 = preview image), 4-byte image type, the image."""
+    if len(frame) > 8 and int.from_bytes(frame[:4], "big") == 1:
+        return PREVIEW_FORMATS.get(int.from_bytes(frame[4:8], "big"), "jpeg"), frame[8:]
+    return None
+
+
 @dataclass
 class _Socket:
     client_id: str
     waiters: dict[str, asyncio.Queue] = field(default_factory=dict)
+    executing: str | None = None  # the prompt running for this client: binary previews carry no id
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
 
@@ -236,10 +247,16 @@ class ComfyClient:
                     for queue in sock.waiters.values():  # anything missed while down: check /history
                         queue.put_nowait(DISCONNECTED)
                     async for raw in ws:
-                        if isinstance(raw, bytes):  # preview frames
+                        if isinstance(raw, bytes):  # a preview of the prompt executing now
+                            preview = parse_preview(raw)
+                            if preview and sock.executing in sock.waiters:
+                                sock.waiters[sock.executing].put_nowait({"type": "_preview", "data": preview})
                             continue
                         message = json.loads(raw)
-                        prompt_id = (message.get("data") or {}).get("prompt_id")
+                        data = message.get("data") or {}
+                        prompt_id = data.get("prompt_id")
+                        if message.get("type") == "executing":
+                            sock.executing = prompt_id if data.get("node") is not None else None
                         if prompt_id in sock.waiters:
                             sock.waiters[prompt_id].put_nowait(message)
             except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as exc:
@@ -251,7 +268,8 @@ class ComfyClient:
             delay = min(delay * 2, 10)
 
     async def run(self, workflow: dict, prompt_id: str, *, client_id: str | None = None, resume: bool = False,
-                  on_progress: ProgressCallback | None = None, timeout: float | None = None) -> PromptResult:
+                  on_progress: ProgressCallback | None = None, on_preview=None,
+                  timeout: float | None = None) -> PromptResult:
         """Submits and waits for the result; with `resume` (the prompt id may have been submitted
         before a crash) it first looks for the prompt and only follows it if ComfyUI knows it.
         Raises ComfyError on any failure."""
@@ -267,15 +285,18 @@ class ComfyClient:
                 return self._result(prompt_id, entry)
             if not resume or not await self.is_queued(prompt_id):
                 await self.submit(workflow, prompt_id, client_id)
-            return await asyncio.wait_for(self._follow(prompt_id, queue, on_progress), timeout)
+            return await asyncio.wait_for(self._follow(prompt_id, queue, on_progress, on_preview), timeout)
         finally:
             sock.waiters.pop(prompt_id, None)
 
-    async def _follow(self, prompt_id: str, queue: asyncio.Queue, on_progress) -> PromptResult:
+    async def _follow(self, prompt_id: str, queue: asyncio.Queue, on_progress, on_preview) -> PromptResult:
         while True:
             message = await queue.get()
             kind, data = message["type"], message.get("data") or {}
-            if kind == "progress" and on_progress:
+            if kind == "_preview":
+                if on_preview:
+                    await on_preview(*data)
+            elif kind == "progress" and on_progress:
                 await on_progress(Progress(prompt_id, data.get("node"), int(data.get("value", 0)), int(data.get("max", 1))))
             elif kind == "execution_success":
                 entry = await self.history(prompt_id)  # unreachable raises: the job moves on

@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 from packages.core.db import transaction
 from packages.core.jobs import runtime
@@ -110,8 +111,30 @@ async def _follow(gen_id: int, backend, recipe: Recipe, prompt_id: str, client_i
         await _update(gen_id, events.GenerationProgress, progress=round(p.value / max(p.max, 1), 3),
                       step=f"{recipe.stage}: step {p.value}/{p.max}")
 
+    preview_at = 0.0
+
+    async def on_preview(image_format: str, image: bytes) -> None:  # the latest preview, at most twice a second
+        nonlocal preview_at
+        if time.monotonic() - preview_at < 0.5:
+            return
+        preview_at = time.monotonic()
+        path = preview_path(runtime.settings, gen_id)
+        await asyncio.to_thread(_write_atomically, path, image)
+        await _update(gen_id, events.GenerationProgress, event={"has_preview": True})
+
     return await client.run(recipe.built.workflow, prompt_id, client_id=client_id, resume=resume,
-                            on_progress=on_progress)
+                            on_progress=on_progress, on_preview=on_preview)
+
+
+def preview_path(settings, gen_id: int) -> Path:
+    return settings.output_dir / "previews" / f"gen{gen_id}.jpg"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    partial.write_bytes(data)
+    partial.replace(path)
 
 
 async def execute(generation_id: int) -> None:
@@ -120,6 +143,8 @@ async def execute(generation_id: int) -> None:
     except Cancelled:
         await _update(generation_id, events.GenerationCancelled, status="cancelled", holds_slot=False,
                       finished_at=_now(), step="cancelled")
+    finally:  # the preview was only for watching it run
+        preview_path(runtime.settings, generation_id).unlink(missing_ok=True)
 
 
 async def _execute(generation_id: int) -> None:

@@ -25,6 +25,7 @@ class GenerationSubmitted(GenerationEvent):
 
 class GenerationProgress(GenerationEvent):
     type: ClassVar[str] = "generation.progress"
+    has_preview: bool = False  # a new preview frame is at generations/{id}/preview
 
 
 class GenerationRetrying(GenerationEvent):

@@ -16,6 +16,7 @@ from packages.core.paths import inside_home
 from packages.core.schemas import Page, PageParams, page_params
 from packages.core.settings import AppSettings
 from packages.visual_pipeline import queries, service
+from packages.visual_pipeline.engine import preview_path
 from packages.visual_pipeline.schemas import (
     BackendCreate, BackendRead, BackendUpdate, GalleryItem, GalleryPage, GenerationCreate, GenerationRead,
 )
@@ -66,6 +67,16 @@ async def list_generations(conn: Conn, page: Paging, project_id: Annotated[int, 
 @router.get("/generations/{generation_id}", response_model=GenerationRead, operation_id="generation-get_generation")
 async def get_generation(generation: Generation):
     return GenerationRead.from_row(generation)
+
+
+@router.get("/generations/{generation_id}/preview", response_class=FileResponse,
+            operation_id="generation-get_preview", responses={200: {"content": {"image/jpeg": {}}}})
+async def get_preview(generation: Generation, settings: AppSettings):
+    """The latest preview frame ComfyUI sent while sampling (only while the generation runs)."""
+    path = preview_path(settings, generation["id"])
+    if generation["status"] != "running" or not path.is_file():
+        raise NotFound("No preview for this generation now", code="no_preview")
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.post("/generations/{generation_id}/cancel", response_model=GenerationRead, dependencies=[Director],

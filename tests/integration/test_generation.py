@@ -207,3 +207,21 @@ async def test_output_details_and_gallery_by_generation(client, comfy):
                                                  "generation_id": done[0]["id"]})).json()
     assert [i["generation_id"] for i in page["items"]] == [done[0]["id"]]
     assert (await client.get("/outputs/999999")).status_code == 404
+
+
+async def test_preview_frames_are_shown_while_sampling(client, comfy):
+    """Preview frames ComfyUI sends while sampling are served for the running generation (with a
+    progress event saying so) and removed when it ends."""
+    comfy.latency, comfy.previews = 2.0, True
+    await add_backend(client, comfy)
+    character = await character_with_style(client)
+    gen = (await client.post("/generations", json={"character_id": character["id"]})).json()[0]
+    for _ in range(150):
+        r = await client.get(f"/generations/{gen['id']}/preview")
+        if r.status_code == 200:
+            break
+        await asyncio.sleep(0.02)
+    assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"  # a JPEG
+    done = await wait_done(client, gen["id"])
+    assert done["status"] == "succeeded"
+    assert (await client.get(f"/generations/{gen['id']}/preview")).status_code == 404

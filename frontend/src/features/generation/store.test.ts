@@ -102,6 +102,15 @@ describe('generations store', () => {
     expect(store.activeCount).toBe(1)
   })
 
+  it('bumps a preview version for each progress event that brings a new frame', async () => {
+    const store = await loaded()
+    store.applyEvent(event('generation.progress', { generation_id: 4, status: 'running', has_preview: true }))
+    store.applyEvent(event('generation.progress', { generation_id: 4, status: 'running', has_preview: false }))
+    store.applyEvent(event('generation.progress', { generation_id: 4, status: 'running', has_preview: true }))
+    store.applyEvent(event('generation.progress', { generation_id: 5, status: 'running', has_preview: true }, 8))
+    expect(store.previews).toEqual({ 4: 2 })
+  })
+
   it('follows progress from the events alone, without refetching every tick', async () => {
     rows[9] = gen(9, { status: 'running', started_at: '2026-03-01T10:00:01Z', backend_name: 'gpu-1' })
     const store = await loaded()

@@ -33,6 +33,8 @@ interface Finished {
 export const useGenerations = defineStore('generations', () => {
   const toasts = useToasts()
   const byId = ref<Record<number, Generation>>({})
+  /** Generations with a live preview frame: a counter bumped by each `has_preview` event. */
+  const previews = ref<Record<number, number>>({})
   const projectId = ref<number | null>(null)
   const loaded = ref(false)
   const error = ref('')
@@ -157,6 +159,7 @@ export const useGenerations = defineStore('generations', () => {
     if (id === null || project !== projectId.value) return
     const status = (typeof p.status === 'string' ? p.status : undefined) as GenerationStatus | undefined
     const known = byId.value[id]
+    if (p.has_preview === true) previews.value = { ...previews.value, [id]: (previews.value[id] ?? 0) + 1 }
     if (known) {
       const patch: Partial<Generation> = {}
       if (status) patch.status = status
@@ -209,6 +212,7 @@ export const useGenerations = defineStore('generations', () => {
 
   return {
     byId,
+    previews,
     projectId,
     loaded,
     error,
