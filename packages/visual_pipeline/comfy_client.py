@@ -268,7 +268,7 @@ class ComfyClient:
             delay = min(delay * 2, 10)
 
     async def run(self, workflow: dict, prompt_id: str, *, client_id: str | None = None, resume: bool = False,
-                  on_progress: ProgressCallback | None = None, on_preview=None,
+                  on_progress: ProgressCallback | None = None, on_preview=None, on_finished=None,
                   timeout: float | None = None) -> PromptResult:
         """Submits and waits for the result; with `resume` (the prompt id may have been submitted
         before a crash) it first looks for the prompt and only follows it if ComfyUI knows it.
@@ -285,11 +285,15 @@ class ComfyClient:
                 return self._result(prompt_id, entry)
             if not resume or not await self.is_queued(prompt_id):
                 await self.submit(workflow, prompt_id, client_id)
-            return await asyncio.wait_for(self._follow(prompt_id, queue, on_progress, on_preview), timeout)
+            return await asyncio.wait_for(self._follow(prompt_id, queue, on_progress, on_preview, on_finished),
+                                          timeout)
         finally:
             sock.waiters.pop(prompt_id, None)
 
-    async def _follow(self, prompt_id: str, queue: asyncio.Queue, on_progress, on_preview) -> PromptResult:
+    async def _follow(self, prompt_id: str, queue: asyncio.Queue, on_progress, on_preview,
+                      on_finished) -> PromptResult:
+        """`on_finished()` is awaited as soon as ComfyUI says the prompt ended (success or not),
+        before the history is read: the backend is free from that moment."""
         while True:
             message = await queue.get()
             kind, data = message["type"], message.get("data") or {}
@@ -299,6 +303,8 @@ class ComfyClient:
             elif kind == "progress" and on_progress:
                 await on_progress(Progress(prompt_id, data.get("node"), int(data.get("value", 0)), int(data.get("max", 1))))
             elif kind == "execution_success":
+                if on_finished:
+                    await on_finished()
                 entry = await self.history(prompt_id)  # unreachable raises: the job moves on
                 if entry is None:  # success without history is not success
                     raise ComfyError("failed", "ComfyUI reported success but has no history for the prompt")

@@ -122,8 +122,11 @@ async def _follow(gen_id: int, backend, recipe: Recipe, prompt_id: str, client_i
         await asyncio.to_thread(_write_atomically, path, image)
         await _update(gen_id, events.GenerationProgress, event={"has_preview": True})
 
+    async def on_finished() -> None:  # ComfyUI is done: the slot goes back now, before any download
+        await _update(gen_id, events.GenerationExecuted, holds_slot=False, progress=1.0, step="saving outputs")
+
     return await client.run(recipe.built.workflow, prompt_id, client_id=client_id, resume=resume,
-                            on_progress=on_progress, on_preview=on_preview)
+                            on_progress=on_progress, on_preview=on_preview, on_finished=on_finished)
 
 
 def preview_path(settings, gen_id: int) -> Path:
@@ -187,9 +190,9 @@ async def _execute(generation_id: int) -> None:
                 return
             gen = await _load(gen["id"])
             continue
-        # ComfyUI is done: give the slot back before the downloads so the next prompt starts now
-        gen = await _update(gen["id"], events.GenerationExecuted, holds_slot=False, progress=1.0,
-                            step="saving outputs", gpu_seconds=result.execution_seconds)
+        # the slot is free (on_finished; or now, when the result came from history after a resume)
+        gen = await _update(gen["id"], holds_slot=False, progress=1.0, step="saving outputs",
+                            gpu_seconds=result.execution_seconds)
         output_ids = await store_outputs(runtime.pool, settings, gen, recipe, clients.get(backend["url"]), result)
         await _update(gen["id"], events.GenerationCompleted, event={"output_ids": output_ids}, status="succeeded",
                       finished_at=_now(), step="done", outputs=output_ids)

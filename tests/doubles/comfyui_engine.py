@@ -288,6 +288,7 @@ class Run:
     async def execute(self) -> None:
         engine, pid = self.engine, self.item.prompt_id
         engine.client_id, engine.interrupt_flag = self.client_id, False
+        self.started = asyncio.get_running_loop().time()  # a sampler's latency counts from here
         await self.add("execution_start", {"prompt_id": pid, "timestamp": now_ms()}, False)
         sigs = self.signatures()
         engine.cache = {s: v for s, v in engine.cache.items() if s in set(sigs.values())}
@@ -393,7 +394,8 @@ class Ctx:
         delay = max(self.double.latency, 0) / max(steps * sections, 1)
         preview = None
         loop = asyncio.get_running_loop()
-        start, done = loop.time(), 0  # deadlines, so the run takes `latency` whatever each step costs
+        # deadlines from the prompt's start: the prompt takes `latency`, whatever each step costs
+        start, done = getattr(self.run, "started", loop.time()), 0
         for _ in range(sections):
             for k in range(1, steps + 1):
                 done += 1
