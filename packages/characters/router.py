@@ -44,7 +44,7 @@ async def list_characters(
 ) -> Page[CharacterRead]:
     rows, total = await service.list_characters(conn, project_id=project_id, archived=archived, q=q,
                                                 limit=page.limit, offset=page.offset)
-    return Page(items=[CharacterRead.from_row(r) for r in rows], total=total)
+    return Page(items=[CharacterRead.from_record(r) for r in rows], total=total)
 
 
 @router.post("/characters", response_model=CharacterRead, status_code=201, dependencies=DIRECTOR,

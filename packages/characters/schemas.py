@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -132,9 +133,16 @@ class CharacterRead(BaseModel):
     updated_at: datetime
 
     @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> CharacterRead:
+        """From a database record (or a CharacterRow's fields): one validation, no copies."""
+        data = {k: v for k, v in record.items() if k not in ("project_slug", "cover_image_id")}
+        cover_id = record["cover_image_id"]
+        data["cover_url"] = reference_file_url(cover_id) if cover_id is not None else None
+        return cls.model_validate(data)
+
+    @classmethod
     def from_row(cls, row: CharacterRow) -> CharacterRead:
-        cover = reference_file_url(row.cover_image_id) if row.cover_image_id is not None else None
-        return cls(**row.model_dump(exclude={"project_slug", "cover_image_id"}), cover_url=cover)
+        return cls.from_record(row.__dict__)
 
 
 class PromptParts(BaseModel):

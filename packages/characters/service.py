@@ -44,10 +44,9 @@ def _slug_taken(slug: str) -> Conflict:
 
 
 async def list_characters(conn: asyncpg.Connection, *, project_id: int, archived: bool, q: str | None, limit: int,
-                          offset: int) -> tuple[list[CharacterRow], int]:
-    rows, total = await queries.list_characters(conn, project_id=project_id, archived=archived, q=q or None,
-                                                limit=limit, offset=offset)
-    return [CharacterRow(**dict(r)) for r in rows], total
+                          offset: int) -> tuple[list[asyncpg.Record], int]:
+    return await queries.list_characters(conn, project_id=project_id, archived=archived, q=q or None,
+                                         limit=limit, offset=offset)
 
 
 async def create_character(conn: asyncpg.Connection, body: CharacterCreate) -> CharacterRow:
