@@ -58,6 +58,21 @@ async def create_token(conn: asyncpg.Connection, *, user_name: str, role: str, t
     return token_id, token
 
 
+async def list_tokens(conn: asyncpg.Connection, limit: int, offset: int) -> tuple[list, int]:
+    rows = await conn.fetch(
+        "SELECT t.id, t.name, t.prefix, u.name AS user_name, u.role, t.created_at, t.last_used_at, t.revoked_at "
+        "FROM api_tokens t JOIN users u ON u.id = t.user_id ORDER BY t.id LIMIT $1 OFFSET $2", limit, offset)
+    return rows, await conn.fetchval("SELECT count(*) FROM api_tokens")
+
+
+async def revoke_token(conn: asyncpg.Connection, token_id: int) -> bool:
+    """Revokes an active token (this process forgets it at once; others within the cache's ttl)."""
+    done = await conn.fetchval(
+        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id", token_id)
+    token_cache.clear()
+    return done is not None
+
+
 def _presented_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):

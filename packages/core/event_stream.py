@@ -26,6 +26,10 @@ async def events_after(conn: asyncpg.Connection, after: int, project_id: int | N
     return [StoredEvent(**dict(r)) for r in rows]
 
 
+async def last_event_id(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT coalesce(max(id), 0) FROM events")
+
+
 async def count_events_after(conn: asyncpg.Connection, after: int, project_id: int | None) -> int:
     return await conn.fetchval(
         "SELECT count(*) FROM events WHERE id > $1 AND ($2::bigint IS NULL OR project_id = $2 OR project_id IS NULL)",

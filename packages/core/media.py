@@ -48,6 +48,7 @@ class VideoInfo:
     height: int
     duration_s: float | None
     fps: float | None
+    has_audio: bool = False
 
 
 async def _run(args: list[str]) -> tuple[int, str]:
@@ -68,7 +69,8 @@ async def probe_video(path: Path, ffmpeg: str | None = None) -> VideoInfo:
     if duration:
         h, m, s = duration.groups()
         seconds = int(h) * 3600 + int(m) * 60 + float(s)
-    return VideoInfo(int(size.group(1)), int(size.group(2)), seconds, float(fps.group(1)) if fps else None)
+    return VideoInfo(int(size.group(1)), int(size.group(2)), seconds, float(fps.group(1)) if fps else None,
+                     has_audio=re.search(r"Stream #.*Audio:", report) is not None)
 
 
 async def video_poster(source: Path, dest: Path, ffmpeg: str | None = None) -> None:
@@ -78,3 +80,41 @@ async def video_poster(source: Path, dest: Path, ffmpeg: str | None = None) -> N
                                "-vf", f"scale='min({THUMBNAIL_SIZE},iw)':-2", str(dest)])
     if code != 0:
         raise ValueError(f"could not read a frame of {source.name}: {report[-300:]}")
+
+
+async def scene_frames(source: Path, dest_dir: Path, *, every_s: float, threshold: float = 0.3, max_frames: int = 2000,
+                       ffmpeg: str | None = None, on_progress=None) -> list[Path]:
+    """PNG frames of `source` at scene changes (scene score > `threshold`), plus the first frame and
+    at least one every `every_s` seconds, so a static video gives frames too. The filter is built
+    from numbers only (no caller text) and passed as one argument. `on_progress(seconds)` is
+    awaited with the position reached. Returns the frames in order."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    for old in dest_dir.glob("*.png"):  # a rerun starts the extraction over
+        old.unlink()
+    select = f"select='gt(scene,{float(threshold):g})+isnan(prev_selected_t)+gte(t-prev_selected_t,{float(every_s):g})'"
+    process = await asyncio.create_subprocess_exec(
+        ffmpeg_binary(ffmpeg), "-hide_banner", "-nostats", "-loglevel", "error", "-progress", "pipe:1",
+        "-i", str(source), "-an", "-sn", "-vf", select, "-fps_mode", "vfr", "-frames:v", str(int(max_frames)),
+        str(dest_dir / "%06d.png"), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    errors = asyncio.create_task(process.stderr.read())
+    async for line in process.stdout:
+        key, _, value = line.decode(errors="replace").strip().partition("=")
+        if key == "out_time_us" and value.isdigit() and on_progress is not None:
+            await on_progress(int(value) / 1e6)
+    code = await process.wait()
+    report = (await errors).decode(errors="replace")
+    if code != 0:
+        raise ValueError(f"ffmpeg could not read the frames of {source.name}: {report[-300:]}")
+    return sorted(dest_dir.glob("*.png"))
+
+
+async def extract_voice(source: Path, dest: Path, ffmpeg: str | None = None) -> None:
+    """The audio track of `source` as a mono 22.05 kHz WAV at `dest` (written atomically)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.stem + ".part.wav")
+    code, report = await _run([ffmpeg_binary(ffmpeg), "-hide_banner", "-loglevel", "error", "-y", "-i", str(source),
+                               "-vn", "-sn", "-ac", "1", "-ar", "22050", "-c:a", "pcm_s16le", str(partial)])
+    if code != 0:
+        partial.unlink(missing_ok=True)
+        raise ValueError(f"could not extract the audio of {source.name}: {report[-300:]}")
+    partial.replace(dest)

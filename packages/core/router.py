@@ -13,7 +13,7 @@ from packages.core import auth
 from packages.core.auth import COOKIE_NAME, CurrentUser, User, current_user, require
 from packages.core.db import Conn
 from packages.core.errors import NotFound, Unauthorized
-from packages.core.event_stream import count_events_after, events_after, sse_message
+from packages.core.event_stream import count_events_after, events_after, last_event_id, sse_message
 from packages.core.events import StoredEvent
 from packages.core.schemas import Page, PageParams, page_params
 
@@ -93,11 +93,7 @@ class TokenCreated(BaseModel):
 
 @router.get("/tokens", response_model=Page[TokenRead], dependencies=[require("admin")], operation_id="core-list_tokens")
 async def list_tokens(conn: Conn, page: Annotated[PageParams, Depends(page_params)]) -> Page[TokenRead]:
-    rows = await conn.fetch(
-        "SELECT t.id, t.name, t.prefix, u.name AS user_name, u.role, t.created_at, t.last_used_at, t.revoked_at, "
-        "count(*) OVER () AS total FROM api_tokens t JOIN users u ON u.id = t.user_id "
-        "ORDER BY t.id LIMIT $1 OFFSET $2", page.limit, page.offset)
-    total = rows[0]["total"] if rows else await conn.fetchval("SELECT count(*) FROM api_tokens")
+    rows, total = await auth.list_tokens(conn, page.limit, page.offset)
     return Page(items=[TokenRead(**dict(r)) for r in rows], total=total)
 
 
@@ -110,11 +106,8 @@ async def create_token(body: TokenCreate, conn: Conn) -> TokenCreated:
 
 @router.delete("/tokens/{token_id}", status_code=204, dependencies=[require("admin")], operation_id="core-revoke_token")
 async def revoke_token(token_id: int, conn: Conn) -> Response:
-    done = await conn.fetchval(
-        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id", token_id)
-    if done is None:
+    if not await auth.revoke_token(conn, token_id):
         raise NotFound("No active token with that id", code="token_not_found")
-    auth.token_cache.clear()
     return Response(status_code=204)
 
 
@@ -142,7 +135,7 @@ async def stream_events(
         after = int(last_id)
     if after is None:  # a fresh client starts from now
         async with request.app.state.pool.acquire() as conn:
-            after = await conn.fetchval("SELECT coalesce(max(id), 0) FROM events")
+            after = await last_event_id(conn)
 
     async def messages():
         async for event in request.app.state.event_hub.subscribe(after, project_id):

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(25, alias="ANIME_STUDIO_MAX_UPLOAD_MB")  # one file
     max_request_mb: int = Field(200, alias="ANIME_STUDIO_MAX_REQUEST_MB")  # one multipart request
     max_image_pixels: int = Field(64_000_000, alias="ANIME_STUDIO_MAX_IMAGE_PIXELS")
+    max_video_mb: int = Field(500, alias="ANIME_STUDIO_MAX_VIDEO_MB")  # one ingested video (upload or download)
+    max_video_s: float = Field(1800, alias="ANIME_STUDIO_MAX_VIDEO_S")  # its longest duration
+    ingest_dir: Path | None = Field(None, alias="ANIME_STUDIO_INGEST_DIR")  # file:// ingestion may read here too
     events_retention_days: int = Field(90, alias="ANIME_STUDIO_EVENTS_RETENTION_DAYS")
     log_level: str = Field("info", alias="ANIME_STUDIO_LOG_LEVEL")
 
