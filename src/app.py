@@ -16,6 +16,8 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
+from packages.approval.router import router as approval_router
+from packages.approval.ingest_router import router as ingestion_router
 from packages.characters.router import router as characters_router
 from packages.core.auth import create_token
 from packages.core.db import create_pool
@@ -43,6 +45,8 @@ ROUTERS = [
     (story_router, "story"),
     (characters_router, "characters"),
     (generation_router, "generation"),
+    (ingestion_router, "ingestion"),
+    (approval_router, "approval"),
 ]
 
 SECURITY_HEADERS = {

@@ -5,7 +5,8 @@ export const TABS = [
   { name: 'project', label: 'Project', key: 'p' },
   { name: 'story', label: 'Story & World', key: 's' },
   { name: 'characters', label: 'Characters', key: 'c' },
-  // Approve and Train come here (UI.md order) once they exist
+  { name: 'approve', label: 'Approve', key: 'a' },
+  // Train comes here (UI.md order) once it exists
   { name: 'generate', label: 'Generate', key: 'g' },
   { name: 'gallery', label: 'Gallery', key: 'l' },
 ] as const
@@ -38,6 +39,7 @@ export const createAppRouter = () =>
             component: () => import('@/features/characters/CharacterDetailView.vue'),
             meta: { tab: 'characters' },
           },
+          { path: 'approve', name: 'approve', component: () => import('@/features/approval/ApproveView.vue') },
           {
             path: 'generate',
             name: 'generate',

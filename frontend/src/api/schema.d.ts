@@ -142,6 +142,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/characters/{character_id}/ingest/images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ingest Images
+         * @description Adds the images now (near-duplicates and images under 256 px dropped); one bad file refuses all.
+         */
+        post: operations["ingestion-ingest_images"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/characters/{character_id}/ingest/video": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ingest Video Url
+         * @description Queues a job that downloads the video (yt-dlp), keeps frames at scene changes and its audio as a voice sample.
+         */
+        post: operations["ingestion-ingest_video_url"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/characters/{character_id}/ingest/video-upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ingest Video Upload
+         * @description Queues a job that keeps the video's frames at scene changes and its audio as a voice sample.
+         */
+        post: operations["ingestion-ingest_video_upload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/characters/{character_id}/ingest/zip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ingest Zip
+         * @description Queues a job for the zip's images; members that are not images are skipped and counted.
+         */
+        post: operations["ingestion-ingest_zip"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/characters/{character_id}/prompt": {
         parameters: {
             query?: never;
@@ -388,6 +468,217 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Images
+         * @description Review order: pending images oldest first; otherwise newest first. The score filters apply
+         *     to `scores.quality`.
+         */
+        get: operations["approval-list_images"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/images/{image_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Image */
+        get: operations["approval-get_image"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/images/{image_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve */
+        post: operations["approval-approve"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/images/{image_id}/file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Image File */
+        get: operations["approval-image_file"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/images/{image_id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reject */
+        post: operations["approval-reject"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/images/{image_id}/thumbnail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Image Thumbnail */
+        get: operations["approval-image_thumbnail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/images/{image_id}/undo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Undo */
+        post: operations["approval-undo"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/images/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Bulk
+         * @description All or nothing (an unknown id changes nothing); images already in that state are left as they are.
+         */
+        post: operations["approval-bulk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/images/reasons": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Reasons */
+        get: operations["approval-reasons"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/images/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Summary */
+        get: operations["approval-summary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ingestions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Ingestions */
+        get: operations["ingestion-list_ingestions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ingestions/{ingestion_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Ingestion */
+        get: operations["ingestion-get_ingestion"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/outputs/{output_id}": {
         parameters: {
             query?: never;
@@ -519,6 +810,24 @@ export interface paths {
         /** Get Project By Slug */
         get: operations["story-get_project_by_slug"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/quality/gates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Gates */
+        get: operations["approval-list_gates"];
+        /** Update Gates */
+        put: operations["approval-update_gates"];
         post?: never;
         delete?: never;
         options?: never;
@@ -768,6 +1077,11 @@ export interface components {
             /** Species */
             species?: string | null;
         };
+        /** ApproveBody */
+        ApproveBody: {
+            /** Caption */
+            caption?: string | null;
+        };
         /** Arc */
         Arc: {
             /**
@@ -870,6 +1184,51 @@ export interface components {
              */
             files: string[];
         };
+        /** Body_ingestion-ingest_images */
+        "Body_ingestion-ingest_images": {
+            /**
+             * Files
+             * @description PNG, JPEG or WEBP images
+             */
+            files: string[];
+        };
+        /** Body_ingestion-ingest_video_upload */
+        "Body_ingestion-ingest_video_upload": {
+            /**
+             * File
+             * @description A video file
+             */
+            file: string;
+        };
+        /** Body_ingestion-ingest_zip */
+        "Body_ingestion-ingest_zip": {
+            /**
+             * File
+             * @description A zip of images
+             */
+            file: string;
+        };
+        /** BulkBody */
+        BulkBody: {
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "approve" | "reject";
+            /** Ids */
+            ids: number[];
+            /** Note */
+            note?: string | null;
+            /** Reason */
+            reason?: ("wrong_character" | "anatomy" | "blur" | "not_solo" | "wrong_species" | "style" | "other") | null;
+        };
+        /** BulkResult */
+        BulkResult: {
+            /** Items */
+            items: components["schemas"]["ImageRead"][];
+            /** Total */
+            total: number;
+        };
         /** Capabilities */
         Capabilities: {
             /**
@@ -945,6 +1304,19 @@ export interface components {
             /** Voice */
             voice: string | null;
         };
+        /** CharacterSummary */
+        CharacterSummary: {
+            /** Approved */
+            approved: number;
+            /** Character Id */
+            character_id: number;
+            /** Character Name */
+            character_name: string;
+            /** Pending */
+            pending: number;
+            /** Rejected */
+            rejected: number;
+        };
         /**
          * CharacterUpdate
          * @description Every field optional; only the fields sent change. The slug and the project never change.
@@ -1001,6 +1373,27 @@ export interface components {
             items: components["schemas"]["GalleryItem"][];
             /** Next Cursor */
             next_cursor: string | null;
+        };
+        /** GateRead */
+        GateRead: {
+            /** Description */
+            description: string;
+            /** Name */
+            name: string;
+            /** Threshold */
+            threshold: number;
+        };
+        /** GatesUpdate */
+        GatesUpdate: {
+            /** Gates */
+            gates: components["schemas"]["GateWrite"][];
+        };
+        /** GateWrite */
+        GateWrite: {
+            /** Name */
+            name: string;
+            /** Threshold */
+            threshold: number;
         };
         /**
          * GenerationCreate
@@ -1124,6 +1517,126 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
+        /** ImageRead */
+        ImageRead: {
+            /** Caption */
+            caption: string | null;
+            /** Character Id */
+            character_id: number;
+            /** Character Name */
+            character_name: string;
+            /** Character Slug */
+            character_slug: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** File Url */
+            file_url: string;
+            /** Generation Id */
+            generation_id: number | null;
+            /** Height */
+            height: number;
+            /** Id */
+            id: number;
+            last_review: components["schemas"]["LastReview"] | null;
+            /** Model Verdict */
+            model_verdict: ("approve" | "reject") | null;
+            /** Project Id */
+            project_id: number;
+            /** Reasons */
+            reasons: string[];
+            scores: components["schemas"]["Scores"] | null;
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "upload" | "video" | "url" | "generated";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "approved" | "rejected";
+            /** Thumbnail Url */
+            thumbnail_url: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Width */
+            width: number;
+        };
+        /** IngestionRead */
+        IngestionRead: {
+            /** Character Id */
+            character_id: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Duplicates Dropped */
+            duplicates_dropped: number;
+            /** Error */
+            error: string | null;
+            /** Error Code */
+            error_code: string | null;
+            /** Files Skipped */
+            files_skipped: number;
+            /** Finished At */
+            finished_at: string | null;
+            /** Frames Found */
+            frames_found: number;
+            /** Id */
+            id: number;
+            /** Images Added */
+            images_added: number;
+            /** Kind */
+            kind: string;
+            /** Progress */
+            progress: number;
+            /** Project Id */
+            project_id: number;
+            /** Source */
+            source: string;
+            /** Started At */
+            started_at: string | null;
+            /** Status */
+            status: string;
+            /** Step */
+            step: string;
+            /** Too Small Dropped */
+            too_small_dropped: number;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Voice Sample */
+            voice_sample: string | null;
+        };
+        /** LastReview */
+        LastReview: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Decision
+             * @enum {string}
+             */
+            decision: "approved" | "rejected" | "undone";
+            /** Reason */
+            reason: string | null;
+            /**
+             * Reviewer
+             * @enum {string}
+             */
+            reviewer: "human" | "model" | "metrics";
+        };
         /** Page[CharacterRead] */
         Page_CharacterRead_: {
             /** Items */
@@ -1135,6 +1648,20 @@ export interface components {
         Page_GenerationRead_: {
             /** Items */
             items: components["schemas"]["GenerationRead"][];
+            /** Total */
+            total: number;
+        };
+        /** Page[ImageRead] */
+        Page_ImageRead_: {
+            /** Items */
+            items: components["schemas"]["ImageRead"][];
+            /** Total */
+            total: number;
+        };
+        /** Page[IngestionRead] */
+        Page_IngestionRead_: {
+            /** Items */
+            items: components["schemas"]["IngestionRead"][];
             /** Total */
             total: number;
         };
@@ -1332,6 +1859,18 @@ export interface components {
             /** Width */
             width: number;
         };
+        /** ReasonRead */
+        ReasonRead: {
+            /**
+             * Code
+             * @enum {string}
+             */
+            code: "wrong_character" | "anatomy" | "blur" | "not_solo" | "wrong_species" | "style" | "other";
+            /** Key */
+            key: string;
+            /** Label */
+            label: string;
+        };
         /** ReferenceImageRead */
         ReferenceImageRead: {
             /** Bytes */
@@ -1355,6 +1894,34 @@ export interface components {
             url: string;
             /** Width */
             width: number;
+        };
+        /** RejectBody */
+        RejectBody: {
+            /** Note */
+            note?: string | null;
+            /**
+             * Reason
+             * @enum {string}
+             */
+            reason: "wrong_character" | "anatomy" | "blur" | "not_solo" | "wrong_species" | "style" | "other";
+        };
+        /**
+         * Scores
+         * @description Review scores, each 0..1; other keys a reviewer adds are kept.
+         */
+        Scores: {
+            /** Character Match */
+            character_match?: number | null;
+            /** Clarity */
+            clarity?: number | null;
+            /** Quality */
+            quality?: number | null;
+            /** Solo */
+            solo?: number | null;
+            /** Training Value */
+            training_value?: number | null;
+        } & {
+            [key: string]: unknown;
         };
         /** SessionIn */
         SessionIn: {
@@ -1648,6 +2215,14 @@ export interface components {
             msg: string;
             /** Error Type */
             type: string;
+        };
+        /** VideoUrlIngest */
+        VideoUrlIngest: {
+            /**
+             * Url
+             * @description http(s) URL, or file:// inside the studio home or ANIME_STUDIO_INGEST_DIR
+             */
+            url: string;
         };
         /** WorldSettingsRead */
         WorldSettingsRead: {
@@ -2109,6 +2684,146 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CharacterRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "ingestion-ingest_images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                character_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_ingestion-ingest_images"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IngestionRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "ingestion-ingest_video_url": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                character_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VideoUrlIngest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IngestionRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "ingestion-ingest_video_upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                character_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_ingestion-ingest_video_upload"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IngestionRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "ingestion-ingest_zip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                character_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_ingestion-ingest_zip"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IngestionRead"];
                 };
             };
             /** @description Validation Error */
@@ -2633,6 +3348,389 @@ export interface operations {
             };
         };
     };
+    "approval-list_images": {
+        parameters: {
+            query?: {
+                character_id?: number | null;
+                limit?: number;
+                max_score?: number | null;
+                min_score?: number | null;
+                offset?: number;
+                project_id?: number | null;
+                source?: ("upload" | "video" | "url" | "generated") | null;
+                status?: ("pending" | "approved" | "rejected") | null;
+                verdict?: ("approve" | "reject" | "none") | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ImageRead_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "approval-get_image": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                image_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImageRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "approval-approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                image_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ApproveBody"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImageRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "approval-image_file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                image_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                    "image/png": unknown;
+                    "image/webp": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "approval-reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                image_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RejectBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImageRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "approval-image_thumbnail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                image_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/webp": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "approval-undo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                image_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImageRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "approval-bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "approval-reasons": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReasonRead"][];
+                };
+            };
+        };
+    };
+    "approval-summary": {
+        parameters: {
+            query: {
+                project_id: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CharacterSummary"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "ingestion-list_ingestions": {
+        parameters: {
+            query?: {
+                character_id?: number | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_IngestionRead_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "ingestion-get_ingestion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ingestion_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IngestionRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "generation-get_output": {
         parameters: {
             query?: never;
@@ -2948,6 +4046,59 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProjectRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "approval-list_gates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GateRead"][];
+                };
+            };
+        };
+    };
+    "approval-update_gates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GatesUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GateRead"][];
                 };
             };
             /** @description Validation Error */

@@ -1,5 +1,6 @@
 import { onBeforeUnmount, ref, watch, type Ref } from 'vue'
 import { bases } from '@/api/base'
+import { useApproval } from '@/features/approval/store'
 import { useBackends } from '@/features/backends/store'
 import { useCharacters } from '@/features/characters/store'
 import { useGenerations } from '@/features/generation/store'
@@ -43,6 +44,9 @@ export const EVENT_TYPES = [
   'generation.failed',
   'generation.cancelled',
   'backend.changed',
+  'image.approved',
+  'image.rejected',
+  'feedback.recorded',
 ] as const
 
 export function streamUrl(projectId: number | null, after: number | null, apiBase = bases.apiBase): string {
@@ -61,6 +65,7 @@ export function useEventRouter() {
   const characters = useCharacters()
   const generations = useGenerations()
   const backends = useBackends()
+  const approval = useApproval()
   const timers = new Map<string, ReturnType<typeof setTimeout>>()
 
   function later(key: string, run: () => Promise<unknown>) {
@@ -105,6 +110,15 @@ export function useEventRouter() {
         // a job starting or ending changes its backend's running count
         if (event.type !== 'generation.progress' && backends.loaded) later('backends', () => backends.load())
         break
+      case 'image':
+      case 'feedback': {
+        // a decision (undo included: feedback.recorded) changes the queue's counts and that image
+        if (approval.projectId === null) break
+        later('image-summary', () => approval.refreshSummary())
+        const id = num('image_id')
+        if (id !== undefined) later(`image:${id}`, () => approval.refreshImage(id))
+        break
+      }
       case 'backend': {
         const id = num('backend_id')
         if (id !== undefined) later(`backend:${id}`, () => backends.refreshOne(id))

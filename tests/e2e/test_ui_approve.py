@@ -1,0 +1,198 @@
+"""Browser test for the Approve tab: the real built UI against the real server at 1280x800, with
+a ComfyUI protocol double making the images. Six pending images are reviewed by keyboard only
+(A, R then 2, S, Z, A, arrows, ?), bulk-rejected from the grid, and the counts follow live
+(decisions by others, images made by generation)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+import pytest
+
+pytest.importorskip("playwright")
+from playwright.sync_api import Page, expect  # noqa: E402
+
+from tests.doubles.comfyui import ComfyUIDouble  # noqa: E402
+from tests.e2e.conftest import ARTIFACTS  # noqa: E402
+
+CHECKPOINT = "animagine-xl-3.1.safetensors"
+
+
+def client(server) -> httpx.Client:
+    return httpx.Client(base_url=server.api, headers={"Authorization": f"Bearer {server.token}"}, timeout=30)
+
+
+def ok(response: httpx.Response):
+    assert response.status_code < 300, response.text
+    return response.json()
+
+
+def wait_for(check, timeout: float = 60, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.25)
+
+
+def set_up(server, comfy: ComfyUIDouble) -> dict:
+    """Style, project, one character and the double as a backend; six pending images made by a
+    generation (through the API: the screens that make them have their own tests)."""
+    with client(server) as api:
+        ok(api.post("/backends", json={"name": "gpu-double", "url": comfy.url}))
+        style = ok(api.post("/styles", json={"name": "Anime XL", "checkpoint": CHECKPOINT,
+                                             "positive_template": "masterpiece, {prompt}",
+                                             "negative_template": "lowres"}))
+        project = ok(api.post("/projects", json={"name": "Review Deck", "slug": "review-deck",
+                                                 "default_style_id": style["id"]}))
+        character = ok(api.post("/characters", json={
+            "project_id": project["id"], "name": "Aiko", "slug": "aiko",
+            "design_prompt": "1girl, short black hair, red scarf",
+            "appearance_data": {"species": "human", "key_colors": ["black", "red"]}}))
+        ok(api.post("/generations", json={"character_id": character["id"], "count": 6, "seed": 100}))
+        images = wait_for(lambda: (lambda page: page["items"] if page["total"] == 6 else None)(
+            ok(api.get("/images", params={"project_id": project["id"], "status": "pending"}))),
+            what="six pending images")
+        # one of them doubles as a reference picture on the design sheet
+        png = api.get(f"/images/{images[0]['id']}/file").content
+        ok(api.post(f"/characters/{character['id']}/reference-images", files={"files": ("ref.png", png, "image/png")}))
+        return {"project": project, "character": character, "ids": [i["id"] for i in images]}
+
+
+def statuses(server, ids: list[int]) -> list[str]:
+    with client(server) as api:
+        return [ok(api.get(f"/images/{i}"))["status"] for i in ids]
+
+
+def expect_statuses(server, ids: list[int], want: list[str]) -> None:
+    wait_for(lambda: statuses(server, ids) == want, timeout=10, what=f"statuses {want}")
+
+
+def counts(page: Page, pending: int, approved: int, rejected: int) -> None:
+    row = page.get_by_test_id("queue-all")
+    expect(row.get_by_test_id("count-pending")).to_have_text(str(pending))
+    expect(row.get_by_test_id("count-approved")).to_have_text(str(approved))
+    expect(row.get_by_test_id("count-rejected")).to_have_text(str(rejected))
+
+
+def showing(page: Page, image_id: int) -> None:
+    expect(page.get_by_test_id("review-image")).to_have_attribute("data-image-id", str(image_id))
+
+
+def test_review_by_keyboard(live_server, page: Page):
+    with ComfyUIDouble(latency=0.05) as comfy:
+        comfy.checkpoints = [CHECKPOINT]
+        data = set_up(live_server, comfy)
+        ids = data["ids"]
+        assert ids == sorted(ids)  # pending: oldest first
+
+        page.goto(live_server.url + "?token=" + live_server.token)
+        expect(page.get_by_test_id("user-badge")).to_contain_text("admin")
+        page.goto(live_server.url + "p/review-deck/project")
+        expect(page.get_by_test_id("tab-project")).to_have_attribute("aria-current", "page")
+        expect(page.get_by_test_id("live-indicator")).to_contain_text("Live")
+        page.evaluate("document.activeElement && document.activeElement.blur()")
+        page.keyboard.press("g")
+        page.keyboard.press("a")  # g a jumps to the tab
+        expect(page).to_have_url(re.compile(r"/p/review-deck/approve$"))
+        tabs = page.get_by_role("navigation", name="Project tabs").get_by_role("link")
+        expect(tabs).to_have_text(["Project", "Story & World", "Characters", "Approve", "Generate", "Gallery"])
+
+        showing(page, ids[0])
+        image = page.get_by_test_id("review-image")
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+        expect(page.get_by_test_id("review-position")).to_have_text("1 / 6")
+        counts(page, 6, 0, 0)
+        sheet = page.get_by_test_id("design-sheet")
+        expect(sheet.get_by_test_id("sheet-name")).to_have_text("Aiko")
+        expect(sheet.get_by_test_id("sheet-prompt")).to_contain_text("red scarf")
+        expect(sheet.get_by_test_id("sheet-refs").locator("img")).to_have_count(1)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "approve-tab.png"))
+
+        # A approves, and the next one is there at once
+        page.keyboard.press("a")
+        showing(page, ids[1])
+        counts(page, 5, 1, 0)
+        # R shows the reasons (in the decision bar's place: the picture does not move), 2 picks "anatomy"
+        before = image.bounding_box()
+        page.keyboard.press("r")
+        expect(page.get_by_test_id("reason-chips")).to_be_visible()
+        assert image.bounding_box() == before
+        page.screenshot(path=str(ARTIFACTS / "approve-tab-reasons.png"))
+        page.keyboard.press("2")
+        expect(page.get_by_test_id("reason-chips")).not_to_be_visible()
+        showing(page, ids[2])
+        counts(page, 4, 1, 1)
+        expect_statuses(live_server, ids[:2], ["approved", "rejected"])
+        with client(live_server) as api:
+            assert ok(api.get(f"/images/{ids[1]}"))["last_review"]["reason"] == "anatomy"
+        # S skips, Z undoes the reject (and shows that image again), A approves it instead
+        page.keyboard.press("s")
+        showing(page, ids[3])
+        page.keyboard.press("z")
+        showing(page, ids[1])
+        expect(page.get_by_test_id("review-status")).to_have_attribute("data-status", "pending")
+        expect_statuses(live_server, ids[:3], ["approved", "pending", "pending"])
+        counts(page, 5, 1, 0)
+        page.keyboard.press("a")
+        showing(page, ids[3])  # the skipped one waits its turn
+        page.keyboard.press("a")
+        showing(page, ids[4])
+        # arrows move through the queue, decided images included
+        page.keyboard.press("ArrowLeft")
+        showing(page, ids[3])
+        expect(page.get_by_test_id("review-status")).to_have_attribute("data-status", "approved")
+        page.keyboard.press("ArrowRight")
+        showing(page, ids[4])
+        # ? lists the shortcuts; Esc closes them
+        page.keyboard.press("?")
+        expect(page.get_by_test_id("shortcuts")).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(page.get_by_test_id("shortcuts")).not_to_be_visible()
+
+        expect_statuses(live_server, ids, ["approved", "approved", "pending", "approved", "pending", "pending"])
+        counts(page, 3, 3, 0)
+
+        # Grid mode: shift-click a range, bulk reject with a reason
+        page.get_by_test_id("mode-grid").click()
+        items = page.get_by_test_id("grid-item")
+        expect(items).to_have_count(6)
+        items.nth(4).click(modifiers=["Shift"])
+        items.nth(5).click(modifiers=["Shift"])
+        expect(page.get_by_test_id("bulk-count")).to_have_text("2 selected")
+        page.screenshot(path=str(ARTIFACTS / "approve-tab-grid.png"))
+        page.get_by_test_id("bulk-reason").select_option("blur")
+        page.get_by_test_id("bulk-reject").click()
+        expect_statuses(live_server, ids[4:], ["rejected", "rejected"])
+        counts(page, 1, 3, 2)
+        page.get_by_test_id("mode-single").click()
+
+        # Live: another reviewer's decision, and new images from generation, update the counts
+        with client(live_server) as api:
+            ok(api.post(f"/images/{ids[2]}/approve", json={}))
+        counts(page, 0, 4, 2)
+        expect(page.get_by_test_id("pending-left")).to_contain_text("0 pending in view")
+        with client(live_server) as api:
+            ok(api.post("/generations", json={"character_id": data["character"]["id"], "count": 1, "seed": 900}))
+        counts(page, 1, 4, 2)
+        expect(page.get_by_test_id("pending-left")).to_contain_text("1 pending in view")
+        page.keyboard.press("ArrowRight")  # the new image joined the end of the queue
+        expect(page.get_by_test_id("review-position")).to_have_text("7 / 7")
+        expect(page.get_by_test_id("review-status")).to_have_attribute("data-status", "pending")
+        page.screenshot(path=str(ARTIFACTS / "approve-tab-live.png"))
+
+
+def test_empty_state(live_server, page: Page):
+    with client(live_server) as api:
+        ok(api.post("/projects", json={"name": "Blank Slate", "slug": "blank-slate"}))
+    page.goto(live_server.url + "?token=" + live_server.token)
+    expect(page.get_by_test_id("user-badge")).to_contain_text("admin")
+    page.goto(live_server.url + "p/blank-slate/approve")
+    expect(page.get_by_test_id("empty-state")).to_contain_text("Nothing to review — generate images")
+    page.screenshot(path=str(ARTIFACTS / "approve-tab-empty.png"))
