@@ -21,7 +21,7 @@ from packages.characters.schemas import (
 from packages.characters.service import character_from_path
 from packages.core.auth import current_user, require
 from packages.core.db import Conn
-from packages.core.schemas import Page, PageParams, page_params
+from packages.core.schemas import Page, PageParams, page_of, page_params
 from packages.core.settings import AppSettings
 
 # Secure by default: every route needs a valid token (viewer reads); writes add require("director").
@@ -44,7 +44,7 @@ async def list_characters(
 ) -> Page[CharacterRead]:
     rows, total = await service.list_characters(conn, project_id=project_id, archived=archived, q=q,
                                                 limit=page.limit, offset=page.offset)
-    return Page(items=[CharacterRead.from_record(r) for r in rows], total=total)
+    return page_of(CharacterRead, (CharacterRead.fields_of(r) for r in rows), total)
 
 
 @router.post("/characters", response_model=CharacterRead, status_code=201, dependencies=DIRECTOR,

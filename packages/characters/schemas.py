@@ -132,17 +132,17 @@ class CharacterRead(BaseModel):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> CharacterRead:
-        """From a database record (or a CharacterRow's fields): one validation, no copies."""
+    @staticmethod
+    def fields_of(record: Mapping[str, Any]) -> dict:
+        """The response fields of a database record (or of a CharacterRow's fields)."""
         data = {k: v for k, v in record.items() if k not in ("project_slug", "cover_image_id")}
         cover_id = record["cover_image_id"]
         data["cover_url"] = reference_file_url(cover_id) if cover_id is not None else None
-        return cls.model_validate(data)
+        return data
 
     @classmethod
     def from_row(cls, row: CharacterRow) -> CharacterRead:
-        return cls.from_record(row.__dict__)
+        return cls.model_validate(cls.fields_of(row.__dict__))
 
 
 class PromptParts(BaseModel):

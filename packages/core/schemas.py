@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Query
@@ -13,6 +14,11 @@ T = TypeVar("T")
 class Page(BaseModel, Generic[T]):
     items: list[T]
     total: int
+
+
+def page_of(model: type[BaseModel], items: Iterable[Mapping], total: int) -> Page:
+    """A page validated in one call (one pass in pydantic's core instead of a call per row)."""
+    return Page[model].model_validate({"items": [dict(item) for item in items], "total": total})
 
 
 class PageParams(BaseModel):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from packages.core.auth import current_user, require
 from packages.core.db import Conn
 from packages.core.errors import NotFound
-from packages.core.schemas import Page, PageParams, page_params
+from packages.core.schemas import Page, PageParams, page_of, page_params
 from packages.story import queries, service
 from packages.story.schemas import (
     ARCHITECTURES, SAMPLERS, SCHEDULERS, ProjectCreate, ProjectRead, ProjectUpdate, StorylineCreate, StorylineRead,
@@ -58,7 +58,7 @@ async def list_projects(
 ):
     rows, total = await queries.list_projects(conn, q=q, status=status, include_archived=include_archived,
                                               limit=page.limit, offset=page.offset)
-    return Page(items=[ProjectRead.model_validate(dict(r)) for r in rows], total=total)
+    return page_of(ProjectRead, rows, total)
 
 
 @router.post("/projects", response_model=ProjectRead, status_code=201, dependencies=[Director],
@@ -103,7 +103,7 @@ async def restore_project(project: ProjectRow, conn: Conn):
 @router.get("/styles", response_model=Page[StyleRead], operation_id="story-list_styles")
 async def list_styles(conn: Conn, page: Paging):
     rows, total = await queries.list_styles(conn, page.limit, page.offset)
-    return Page(items=[StyleRead.model_validate(dict(r)) for r in rows], total=total)
+    return page_of(StyleRead, rows, total)
 
 
 @router.get("/styles/options", response_model=StyleOptions, operation_id="story-style_options")
@@ -138,7 +138,7 @@ async def delete_style(style: StyleRow, conn: Conn):
 @router.get("/storylines", response_model=Page[StorylineRead], operation_id="story-list_storylines")
 async def list_storylines(conn: Conn, page: Paging, project_id: Annotated[int, Query(ge=1)]):
     rows, total = await queries.list_storylines(conn, project_id, page.limit, page.offset)
-    return Page(items=[StorylineRead.model_validate(dict(r)) for r in rows], total=total)
+    return page_of(StorylineRead, rows, total)
 
 
 @router.post("/storylines", response_model=StorylineRead, status_code=201, dependencies=[Director],
