@@ -1,5 +1,6 @@
 """Ingestion: bringing images into a character's dataset from uploads, a zip, a video file or a
-video URL. Schemas, SQL, the request-side rules, and the image pipeline every kind shares.
+video URL: the request-side rules and the image pipeline every kind shares (shapes and events in
+ingest_schemas.py, SQL in ingest_queries.py, the jobs in ingest_jobs.py).
 
 Every image passes the same pipeline: sniffed, size-capped and decompression-bomb checked
 (packages/characters/images.py); dropped when its shorter side is under MIN_SIDE pixels; dropped
@@ -29,25 +30,23 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
 import asyncpg
 from fastapi import UploadFile
 from PIL import Image
 from procrastinate.exceptions import AlreadyEnqueued
-from pydantic import BaseModel, Field
 
+from packages.approval.ingest_schemas import IngestionCompleted, VideoUrlIngest
+from packages.approval.ingest_queries import get_ingestion, insert_image, insert_ingestion, known_images, update_ingestion
 from packages.characters.images import ImageInfo, inspect_image, safe_original_name
 from packages.characters.schemas import CharacterRow
 from packages.core.db import transaction
 from packages.core.errors import Conflict, Invalid, TooLarge, UnsupportedMedia
-from packages.core.events import Event
 from packages.core.jobs import job_app
 from packages.core.media import image_thumbnail, probe_video
 from packages.core.paths import character_dir, inside_home
 from packages.core.settings import Settings
-from packages.core.sql import update_statement
 
 MIN_SIDE = 256  # shorter side, pixels
 NEAR_DUPLICATE_DISTANCE = 6  # Hamming distance of 64-bit perceptual hashes
@@ -57,111 +56,6 @@ ZIP_MAX_TOTAL_BYTES = 4 * 1024**3  # uncompressed, all members together
 RUN_TASK = "ingestion:run"
 TERMINAL = ("succeeded", "failed")
 MB = 1024 * 1024
-
-
-# -- schemas and events -----------------------------------------------------------------------
-
-class IngestionRead(BaseModel):
-    id: int
-    project_id: int
-    character_id: int
-    kind: str
-    source: str
-    status: str
-    progress: float
-    step: str
-    frames_found: int
-    images_added: int
-    duplicates_dropped: int
-    too_small_dropped: int
-    files_skipped: int
-    error: str | None
-    error_code: str | None
-    voice_sample: str | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row) -> IngestionRead:
-        return cls.model_validate({k: row[k] for k in cls.model_fields})
-
-
-class VideoUrlIngest(BaseModel):
-    url: str = Field(min_length=1, max_length=2000, description="http(s) URL, or file:// inside the studio home or "
-                                                                 "ANIME_STUDIO_INGEST_DIR")
-
-
-class IngestionEvent(Event):
-    project_id: int
-    ingestion_id: int
-    character_id: int
-    status: str
-    progress: float = 0.0
-    step: str = ""
-
-
-class IngestionProgress(IngestionEvent):
-    type: ClassVar[str] = "ingestion.progress"
-
-
-class IngestionCompleted(IngestionEvent):
-    type: ClassVar[str] = "ingestion.completed"
-    images_added: int
-    duplicates_dropped: int
-    too_small_dropped: int
-
-
-class IngestionFailed(IngestionEvent):
-    type: ClassVar[str] = "ingestion.failed"
-    error: str
-
-
-# -- SQL (no commits here) --------------------------------------------------------------------
-
-INGESTION_SELECT = "SELECT i.*, c.project_id FROM ingestions i JOIN characters c ON c.id = i.character_id"
-INGESTION_COLUMNS = frozenset({"status", "progress", "step", "frames_found", "images_added", "duplicates_dropped",
-                               "too_small_dropped", "files_skipped", "error", "error_code", "voice_sample",
-                               "started_at", "finished_at", "work_dir"})
-
-
-async def get_ingestion(conn, ingestion_id: int):
-    return await conn.fetchrow(f"{INGESTION_SELECT} WHERE i.id = $1", ingestion_id)
-
-
-async def list_ingestions(conn, *, character_id: int | None, limit: int, offset: int):
-    rows = await conn.fetch(f"{INGESTION_SELECT} WHERE ($1::bigint IS NULL OR i.character_id = $1) "
-                            "ORDER BY i.id DESC LIMIT $2 OFFSET $3", character_id, limit, offset)
-    total = await conn.fetchval("SELECT count(*) FROM ingestions WHERE ($1::bigint IS NULL OR character_id = $1)",
-                                character_id)
-    return rows, total
-
-
-async def insert_ingestion(conn, *, character_id: int, kind: str, source: str, status: str = "queued",
-                           work_dir: str | None = None) -> int:
-    return await conn.fetchval(
-        "INSERT INTO ingestions (character_id, kind, source, status, work_dir) VALUES ($1, $2, $3, $4, $5) "
-        "RETURNING id", character_id, kind, source, status, work_dir)
-
-
-async def update_ingestion(conn, ingestion_id: int, fields: dict) -> None:
-    if fields:
-        sql, values = update_statement("ingestions", "id", fields, INGESTION_COLUMNS, returning="id")
-        await conn.execute(sql, ingestion_id, *values)
-
-
-async def known_images(conn, character_id: int) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT sha256, phash, ingestion_id FROM images WHERE character_id = $1", character_id)
-
-
-async def insert_image(conn, row: dict) -> int | None:
-    """The new image's id, or None when the character already has these bytes."""
-    return await conn.fetchval(
-        """INSERT INTO images (character_id, path, thumbnail, sha256, phash, width, height, source, status, ingestion_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9) ON CONFLICT DO NOTHING RETURNING id""",
-        row["character_id"], row["path"], row["thumbnail"], row["sha256"], row["phash"], row["width"], row["height"],
-        row["source"], row["ingestion_id"])
 
 
 # -- the image pipeline -----------------------------------------------------------------------

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import procrastinate
 
-from packages.approval import ingest
-from packages.approval.ingest import Counts, Deduper, IngestionCompleted, IngestionFailed, IngestionProgress
+from packages.approval import ingest, ingest_queries
+from packages.approval.ingest import Counts, Deduper
+from packages.approval.ingest_schemas import IngestionCompleted, IngestionFailed, IngestionProgress
 from packages.characters import queries as character_queries
 from packages.core.db import transaction
 from packages.core.errors import DomainError
@@ -79,9 +80,9 @@ class Run:
 
     async def update(self, event_cls=None, event: dict | None = None, **fields) -> None:
         async with runtime.acquire() as conn, transaction(conn) as tx:
-            await ingest.update_ingestion(conn, self.row["id"], fields)
+            await ingest_queries.update_ingestion(conn, self.row["id"], fields)
             if event_cls is not None:
-                fresh = await ingest.get_ingestion(conn, self.row["id"])
+                fresh = await ingest_queries.get_ingestion(conn, self.row["id"])
                 await tx.emit(event_cls(project_id=self.character["project_id"], ingestion_id=self.row["id"],
                                         character_id=self.character["id"], status=fresh["status"],
                                         progress=fresh["progress"], step=fresh["step"], **(event or {})))
@@ -113,7 +114,7 @@ class Run:
 
 async def execute(ingestion_id: int) -> None:
     async with runtime.acquire() as conn:
-        row = await ingest.get_ingestion(conn, ingestion_id)
+        row = await ingest_queries.get_ingestion(conn, ingestion_id)
         if row is None or row["status"] in ingest.TERMINAL:
             return  # finished before: a second run does nothing
         character = await character_queries.get_character(conn, row["character_id"])

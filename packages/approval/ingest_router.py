@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 
-from packages.approval import ingest
-from packages.approval.ingest import IngestionRead, VideoUrlIngest
+from packages.approval import ingest, ingest_queries
+from packages.approval.ingest_schemas import IngestionRead, VideoUrlIngest
 from packages.characters.schemas import MAX_ID, CharacterRow
 from packages.characters.service import character_from_path
 from packages.core.auth import current_user, require
@@ -25,7 +25,7 @@ REVIEWER = [require("reviewer")]
 
 
 async def ingestion_from_path(ingestion_id: int, conn: Conn):
-    row = await ingest.get_ingestion(conn, ingestion_id)
+    row = await ingest_queries.get_ingestion(conn, ingestion_id)
     if row is None:
         raise NotFound("No ingestion with that id", code="ingestion_not_found")
     return row
@@ -68,7 +68,7 @@ async def ingest_video_upload(character: Character, conn: Conn, settings: AppSet
 @router.get("/ingestions", response_model=Page[IngestionRead], operation_id="ingestion-list_ingestions")
 async def list_ingestions(conn: Conn, page: Paging,
                           character_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None):
-    rows, total = await ingest.list_ingestions(conn, character_id=character_id, limit=page.limit, offset=page.offset)
+    rows, total = await ingest_queries.list_ingestions(conn, character_id=character_id, limit=page.limit, offset=page.offset)
     return Page(items=[IngestionRead.from_row(r) for r in rows], total=total)
 
 
