@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 
 import typer
+from pydantic import ValidationError
 
 from packages.core.db import create_pool
 from packages.core.errors import DomainError
@@ -47,7 +48,6 @@ async def run_generate(url: str, settings: Settings, **options) -> int:
     runtime.pool, runtime.settings = pool, settings
     runtime.hub = EventHub(pool, url)
     await runtime.hub.start()
-    worker = None
     try:
         async with open_job_app(url) as job_app, pool.acquire() as conn:
             try:
@@ -59,16 +59,22 @@ async def run_generate(url: str, settings: Settings, **options) -> int:
             except DomainError as exc:
                 typer.secho(f"error: {exc.detail}", fg="red", err=True)
                 return 2
+            except ValidationError as exc:
+                typer.secho(f"error: {exc.errors()[0]['loc'][-1]}: {exc.errors()[0]['msg']}", fg="red", err=True)
+                return 2
+            worker = None
             if not await live_workers(conn):
                 typer.echo("no worker is running: working the jobs in this process")
                 worker = asyncio.create_task(run_worker(job_app, concurrency=settings.worker_concurrency,
                                                         stalled_after=settings.stalled_job_s, name="cli-generate"))
-            return await _follow(conn, settings, ids)
+            try:
+                return await _follow(conn, settings, ids)
+            finally:  # stopped while the job app is still open (it stops gracefully through it)
+                if worker is not None:
+                    worker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await worker
     finally:
-        if worker is not None:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
         await clients.close()
         await runtime.hub.stop()
         await pool.close()
