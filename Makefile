@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FRONTEND_SRC := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/package.json -type f 2>/dev/null)
 
-.PHONY: run test test-python test-frontend install frontend chromium openapi clean
+.PHONY: run test test-python test-frontend lint install frontend chromium openapi clean
 
 run: $(VENV)/.installed frontend/dist/index.html
 	$(VENV)/bin/anime-studio serve
@@ -41,8 +41,12 @@ openapi: $(VENV)/.installed
 	cd frontend && npm run gen:api
 
 test: $(VENV)/.test-installed frontend/dist/index.html chromium
+	$(MAKE) lint
 	$(MAKE) test-frontend
 	$(MAKE) test-python
+
+lint: $(VENV)/.test-installed
+	$(PY) -m ruff check src packages tests bench migrations
 
 test-python: $(VENV)/.test-installed
 	$(PY) -m pytest -q
