@@ -16,6 +16,8 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
+from packages.approval import metrics_review
+from packages.approval.review_router import router as review_router
 from packages.approval.router import router as approval_router
 from packages.approval.ingest_router import router as ingestion_router
 from packages.characters.router import router as characters_router
@@ -23,6 +25,7 @@ from packages.core.auth import create_token
 from packages.core.db import create_pool
 from packages.core.errors import DomainError
 from packages.core.event_stream import EventHub
+from packages.core.events import bus
 from packages.core.jobs import open_job_app, run_worker, runtime
 from packages.core.router import VERSION, public as core_public
 from packages.core.router import router as core_router
@@ -47,6 +50,7 @@ ROUTERS = [
     (generation_router, "generation"),
     (ingestion_router, "ingestion"),
     (approval_router, "approval"),
+    (review_router, "approval"),
 ]
 
 SECURITY_HEADERS = {
@@ -83,6 +87,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         pool = await create_pool(prepared.url)
         runtime.pool, runtime.settings = pool, settings
+        metrics_review.register(bus)  # once per bus: reviews after generations and ingestions
         hub = EventHub(pool, prepared.url)
         await hub.start()
         runtime.hub = hub

@@ -291,6 +291,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/characters/{character_id}/review/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Review Metrics
+         * @description Scores up to 200 of the character's unscored pending images with CPU metrics (metrics_only)
+         *     and rejects those under the auto_reject gate; never approves.
+         */
+        post: operations["approval-review_metrics"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/characters/by-slug/{slug}": {
         parameters: {
             query?: never;
@@ -1636,6 +1657,13 @@ export interface components {
              * @enum {string}
              */
             reviewer: "human" | "model" | "metrics";
+        };
+        /** MetricsReviewRead */
+        MetricsReviewRead: {
+            /** Rejected */
+            rejected: number;
+            /** Scored */
+            scored: number;
         };
         /** Page[CharacterRead] */
         Page_CharacterRead_: {
@@ -2985,6 +3013,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CharacterRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "approval-review_metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                character_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricsReviewRead"];
                 };
             };
             /** @description Validation Error */
