@@ -115,7 +115,7 @@ async def _write(conn, settings: Settings, measured: list[tuple[int, Metrics | N
                                                character_id=row["character_id"], reason=reason))
             changed.append((row, "rejected", None))
         if changed:
-            await service._sync_dataset(conn, settings, changed)  # approval_status.json in step
+            await service.sync_dataset(conn, settings, changed)  # approval_status.json in step
     return scored, len(changed)
 
 

@@ -60,7 +60,7 @@ async def decide(conn: asyncpg.Connection, settings: Settings, user: User, image
                                         previous_status=row["status"])
             await _emit(tx, row, decision=decision, status=decision, reason=reason)
             changed.append((row, decision, given))
-        await _sync_dataset(conn, settings, changed)
+        await sync_dataset(conn, settings, changed)
     return ids
 
 
@@ -80,10 +80,10 @@ async def undo(conn: asyncpg.Connection, settings: Settings, user: User, image_i
                                     reason=None, note=None, scores=None, previous_status=row["status"],
                                     undoes_id=last["id"])
         await _emit(tx, row, decision="undone", status=restored, reason=None)
-        await _sync_dataset(conn, settings, [(row, restored, None)])
+        await sync_dataset(conn, settings, [(row, restored, None)])
 
 
-async def _sync_dataset(conn, settings: Settings, changed: list[tuple]) -> None:
+async def sync_dataset(conn, settings: Settings, changed: list[tuple]) -> None:
     """For each character touched (in id order): caption files of the changed images, then
     approval_status.json from the table as this transaction sees it."""
     by_character = defaultdict(list)
