@@ -1,11 +1,9 @@
-"""Shared set-up for the benches: a temporary studio home with the embedded PostgreSQL, a real
-`anime-studio serve` process, and ComfyUI protocol doubles."""
+"""Shared set-up for the benches: a real `anime-studio serve` process (tests/live.py's), ComfyUI
+protocol doubles as processes, and a character to generate for."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +13,17 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from tests import live  # noqa: E402  (the same server start-up the tests use)
+from tests.live import LiveServer, free_port  # noqa: E402,F401  (free_port: for the benches)
 TOKEN = "bench-admin-token-0123456789"
 CHECKPOINT = "animagine-xl-3.1.safetensors"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def start_server(home: Path, **env) -> LiveServer:
+    """`anime-studio serve` on a free port (the embedded PostgreSQL unless DATABASE_URL is given)."""
+    home.mkdir(parents=True, exist_ok=True)
+    return live.start_server(home, token=TOKEN, env={"ANIME_STUDIO_LOG_LEVEL": "warning", **env}, wait=120)
 
 
 def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -37,19 +38,6 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 120) -> N
             pass
         time.sleep(0.1)
     raise SystemExit(f"{url} did not answer in {timeout} s")
-
-
-def start_server(home: Path, **env) -> tuple[subprocess.Popen, str]:
-    """`anime-studio serve` on a free port with the embedded PostgreSQL; returns (process, API base)."""
-    port = free_port()
-    full_env = {**os.environ, "ANIME_STUDIO_HOME": str(home), "ANIME_STUDIO_PORT": str(port),
-                "ANIME_STUDIO_ADMIN_TOKEN": TOKEN, "ANIME_STUDIO_LOG_LEVEL": "warning", **env}
-    full_env.pop("DATABASE_URL", None)
-    process = subprocess.Popen([str(REPO / ".venv" / "bin" / "anime-studio"), "serve"], cwd=REPO, env=full_env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    api = f"http://127.0.0.1:{port}/api/lora"
-    wait_healthy(api + "/health", process)
-    return process, api
 
 
 def start_double(latency: float) -> tuple[subprocess.Popen, str]:

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,16 +33,10 @@ from packages.core import migrate  # noqa: E402
 from packages.core.db import create_pool  # noqa: E402
 from packages.core.embedded import EmbeddedPostgres  # noqa: E402
 from packages.story import queries as story_queries  # noqa: E402
+from _common import TOKEN, start_server  # noqa: E402
 
 CHARACTERS, PROJECTS, PAGE = 10_000, 500, 50
 CONCURRENCY, SECONDS = 4, 5.0
-TOKEN = "bench-admin-token-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def seed(url: str) -> int:
@@ -144,23 +135,12 @@ def main() -> None:
         url = embedded.start()
         migrate.upgrade(url)
         project_id = asyncio.run(seed(url))
-        port = free_port()
-        env = {**os.environ, "ANIME_STUDIO_HOME": str(home / "server"), "ANIME_STUDIO_PORT": str(port),
-               "DATABASE_URL": url, "ANIME_STUDIO_ADMIN_TOKEN": TOKEN, "ANIME_STUDIO_LOG_LEVEL": "warning"}
-        server = subprocess.Popen([str(REPO / ".venv" / "bin" / "anime-studio"), "serve"], cwd=REPO, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        api = f"http://127.0.0.1:{port}/api/lora"
+        server = start_server(home / "server", DATABASE_URL=url)
+        api = server.api
         try:
-            for _ in range(300):
-                try:
-                    if httpx.get(api + "/health").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
             results = asyncio.run(measure(url, api, project_id))
         finally:
-            server.send_signal(signal.SIGINT)
-            server.wait(timeout=30)
+            server.stop()
             embedded.stop()
     for name, r in results.items():
         print(f"{name:<11} raw {r['raw_rps']:>6} req/s   api {r['api_rps']:>6} req/s   ratio {r['ratio']:.2f}   "

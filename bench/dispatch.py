@@ -24,7 +24,8 @@ JOBS, BACKENDS, LATENCY, GOAL = 200, 4, 0.2, 1.05
 def main() -> None:
     doubles = [start_double(LATENCY) for _ in range(BACKENDS)]
     with tempfile.TemporaryDirectory() as tmp:
-        server, api_url = start_server(Path(tmp))
+        server = start_server(Path(tmp))
+        api_url = server.api
         try:
             with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as api:
                 for i, (_, url) in enumerate(doubles):
@@ -44,7 +45,7 @@ def main() -> None:
             gaps = [gap for _, url in doubles for gap in idle_gaps(url)]
             executions = [t for _, url in doubles for t in execution_times(url)]
         finally:
-            stop(server)
+            server.stop()
             for process, _ in doubles:
                 stop(process)
     failed = [r for r in rows if r["status"] != "succeeded"]

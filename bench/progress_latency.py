@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from _common import CHECKPOINT, TOKEN, make_character, start_server, stop
+from _common import CHECKPOINT, TOKEN, make_character, start_server
 from tests.doubles.comfyui import ComfyUIDouble
 
 GENERATIONS, LATENCY, LIMIT_MS = 16, 1.5, 100.0
@@ -38,7 +38,8 @@ def main() -> None:
             await original(event, data, sid)
 
         comfy._engine.send = noting_send
-        server, api_url = start_server(Path(tmp))
+        server = start_server(Path(tmp))
+        api_url = server.api
         headers = {"Authorization": f"Bearer {TOKEN}"}
         try:
             with httpx.Client(base_url=api_url, headers=headers, timeout=60) as api:
@@ -56,7 +57,7 @@ def main() -> None:
                 prompts = {i: api.get(f"/generations/{i}").json()["comfy_prompt_id"] for i in ids}
                 stop_reading.set()
         finally:
-            stop(server)
+            server.stop()
     latencies = [(at - sent[(prompts[gen], step)]) * 1000 for gen, step, at in received
                  if (prompts.get(gen), step) in sent]
     assert latencies, "no progress event was matched"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,14 +16,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from _common import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 START_LIMIT_S, RSS_LIMIT_MB = 10.0, 250.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:

@@ -14,7 +14,7 @@ from packages.core.embedded import EmbeddedPostgres
 from packages.core.settings import Settings
 
 
-def resolve_database_url(settings: Settings, embedded: EmbeddedPostgres | None) -> str:
+def resolve_database_url(settings: Settings, embedded: EmbeddedPostgres) -> str:
     """Vault when configured, else DATABASE_URL, else the embedded server (started here)."""
     if settings.vault_addr:
         from packages.core.vault import database_url_from_vault
@@ -22,8 +22,6 @@ def resolve_database_url(settings: Settings, embedded: EmbeddedPostgres | None) 
         return database_url_from_vault(settings)
     if settings.database_url:
         return settings.database_url.get_secret_value()
-    if embedded is None:
-        embedded = EmbeddedPostgres(settings.var_dir)
     return embedded.start()
 
 
