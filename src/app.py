@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
-from packages.approval import metrics_review
+from packages.approval import reactions
 from packages.approval.review_router import router as review_router
 from packages.approval.router import router as approval_router
 from packages.approval.ingest_router import router as ingestion_router
@@ -87,7 +87,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         pool = await create_pool(prepared.url)
         runtime.pool, runtime.settings = pool, settings
-        metrics_review.register(bus)  # once per bus: reviews after generations and ingestions
+        reactions.register(bus)  # once per bus: reviews after generations and ingestions, replenishment, ...
         hub = EventHub(pool, prepared.url)
         await hub.start()
         runtime.hub = hub

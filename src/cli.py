@@ -81,7 +81,7 @@ def worker(
 ) -> None:
     """Run a job worker in this process (against the same database as the server)."""
     from packages.core.db import create_pool
-    from packages.approval.metrics_review import register as register_subscribers
+    from packages.approval.reactions import register as register_reactions
     from packages.core.event_stream import EventHub
     from packages.core.events import bus
     from packages.core.jobs import open_job_app, run_worker, runtime
@@ -90,7 +90,7 @@ def worker(
 
     async def run() -> None:
         settings = get_settings()
-        register_subscribers(bus)  # reactions to events this worker's jobs emit (e.g. review new images)
+        register_reactions(bus)  # reactions to events this worker's jobs emit (e.g. review new images)
         runtime.pool, runtime.settings = await create_pool(prepared.url), settings
         runtime.hub = EventHub(runtime.pool, prepared.url)
         await runtime.hub.start()

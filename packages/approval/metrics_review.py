@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from dataclasses import dataclass
 
 import asyncpg
@@ -30,7 +29,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 from packages.approval import events, queries, service
 from packages.approval.metrics import Metrics, measure
 from packages.core.db import transaction
-from packages.core.events import EventBus, StoredEvent
+from packages.core.events import StoredEvent
 from packages.core.jobs import job_app, runtime
 from packages.core.paths import inside_home
 from packages.core.settings import Settings
@@ -143,14 +142,3 @@ async def on_completed(event: StoredEvent) -> None:
     if character_id:
         await enqueue_review(int(character_id))
 
-
-_registered: weakref.WeakSet = weakref.WeakSet()
-
-
-def register(bus: EventBus) -> None:
-    """Subscribes the review to its triggers, once per bus (the app's lifespan may run many times)."""
-    if bus in _registered:
-        return
-    _registered.add(bus)
-    for event_type in TRIGGERS:
-        bus.subscribe(event_type, on_completed)

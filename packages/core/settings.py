@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     comfyui_urls: str = Field("", alias="COMFYUI_URLS")
     comfyui_models_dir: Path | None = Field(None, alias="COMFYUI_MODELS_DIR")
     ollama_host: str | None = Field(None, alias="OLLAMA_HOST")
+    vision_model: str = Field("gemma3", alias="ANIME_STUDIO_VISION_MODEL")  # Ollama model of the vision review
     qdrant_url: str | None = Field(None, alias="QDRANT_URL")
     jellyfin_url: str | None = Field(None, alias="JELLYFIN_URL")
     jellyfin_api_key: SecretStr | None = Field(None, alias="JELLYFIN_API_KEY")
