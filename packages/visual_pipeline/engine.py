@@ -20,7 +20,7 @@ from packages.core.jobs import runtime
 from packages.visual_pipeline import events, queries
 from packages.visual_pipeline.comfy_client import ComfyError, Progress, PromptResult
 from packages.visual_pipeline.outputs import store_outputs
-from packages.visual_pipeline.pool import GenerationGone, NoCapableBackend, claim, clients
+from packages.visual_pipeline.pool import Busy, GenerationGone, NoCapableBackend, claim, clients
 from packages.visual_pipeline.recipe import Recipe, RecipeError, build_recipe, downsized
 
 log = logging.getLogger(__name__)
@@ -88,9 +88,9 @@ async def _dispatch(gen, recipe: Recipe, params: dict, exclude: list[int]):
                                       fields=fields, event=submitted)
             except GenerationGone:
                 raise Cancelled() from None
-        if backend is not None:
+        if not isinstance(backend, Busy):
             return backend, prompt_id, clients.get(backend["url"]).client_id
-        if woken:  # the freed slot was not for us (taken, or lacking what we need): next in line
+        if woken and backend.unusable:  # a free slot we cannot use (role, models): next in line
             runtime.pass_on("generation.executed")
         woken = await runtime.wait_for_change(SLOT_EVENTS, timeout=2.0)
 

@@ -114,11 +114,20 @@ class GenerationGone(Exception):
     """The generation stopped waiting (cancelled) before a backend could be claimed for it."""
 
 
+class Busy:
+    """claim()'s answer when it took no slot: `unusable` says a slot is free that this job cannot
+    use (role, capabilities, excluded), so a woken waiter hands the wake on to the next in line;
+    otherwise every free slot is taken and waking anyone else would only cost them a query."""
+
+    def __init__(self, unusable: bool):
+        self.unusable = unusable
+
+
 async def claim(conn: asyncpg.Connection, generation_id: int, requires: Requirements, *, role: str | None = None,
                 exclude: list[int] = (), fields=lambda backend: {}, event=lambda backend: None):
     """Assigns the waiting generation to the least busy capable backend with a free slot, in one
     transaction with `fields(backend)` set on the generation and `event(backend)` emitted.
-    Returns the backend, or None when every capable one is busy. Raises NoCapableBackend when no
+    Returns the backend, or Busy when every capable one is busy. Raises NoCapableBackend when no
     enabled healthy backend could ever run it, GenerationGone when it is no longer queued."""
     candidates = await queries.dispatch_candidates(conn, role, list(exclude))
     capable = [b for b in candidates if not missing_on(b, requires)]
@@ -132,11 +141,12 @@ async def claim(conn: asyncpg.Connection, generation_id: int, requires: Requirem
             if (emitted := event(backend)) is not None:
                 await tx.emit(emitted)
             return backend
+    unusable = len(capable) < len(candidates)
     if capable:
-        return None
+        return Busy(unusable)  # taken by another claim between the query and the lock
     everyone = [b for b in await queries.list_backends(conn)
                 if b["enabled"] and b["health"] == "ok" and b["id"] not in exclude
                 and (role is None or role in b["roles"])]
     if any(not missing_on(b, requires) for b in everyone):
-        return None  # capable ones exist but are all busy
+        return Busy(unusable)  # capable ones exist but are all busy
     raise NoCapableBackend({b["name"]: missing_on(b, requires) for b in everyone})

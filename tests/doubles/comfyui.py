@@ -52,7 +52,8 @@ class ComfyUIDouble:
     - `models` (folder -> file names; `checkpoints` and `loras` are shortcuts), shown in
       /object_info and /models and used to validate prompts;
     - `node_classes`: the installed classes (remove some to simulate a missing node pack);
-    - `latency`: seconds each sampler run takes (its progress messages spread over it) and each video
+    - `latency`: seconds a prompt with a sampler spans, execution_start to execution_success (the
+      sampler's progress messages spread over it, less the double's own work after it) and each video
       save node takes;
     - `oom_above_pixels`: a sampler whose latent is larger (width x height x batch) fails with the real
       torch.OutOfMemoryError report, so a client that retries smaller succeeds;

@@ -132,6 +132,9 @@ class Engine:
         self.last_node_id: str | None = None
         self.interrupt_flag = False
         self.wake = asyncio.Event()
+        # the double's own work after a prompt's last sampler step (decode, PNG encode, messages), learnt
+        # per prompt and taken out of the sampling time: a prompt spans `latency`, as on a GPU
+        self.after_sampling = 0.0
 
     # -- messages ---------------------------------------------------------------------------------
     async def send(self, event: str, data, sid: str | None = None) -> None:
@@ -289,6 +292,7 @@ class Run:
         engine, pid = self.engine, self.item.prompt_id
         engine.client_id, engine.interrupt_flag = self.client_id, False
         self.started = asyncio.get_running_loop().time()  # a sampler's latency counts from here
+        self.sampled_at: float | None = None  # when the last sampler step ended
         await self.add("execution_start", {"prompt_id": pid, "timestamp": now_ms()}, False)
         sigs = self.signatures()
         engine.cache = {s: v for s, v in engine.cache.items() if s in set(sigs.values())}
@@ -341,6 +345,9 @@ class Run:
                 self.executed.append(nid)
                 await self.output(nid, ui)
             staging.done(nid)
+        if self.sampled_at is not None:
+            spent = asyncio.get_running_loop().time() - self.sampled_at
+            engine.after_sampling = 0.7 * engine.after_sampling + 0.3 * spent
         await self.finish("execution_success", {"prompt_id": pid, "timestamp": now_ms()}, False)
 
     async def output(self, nid: str, ui: dict | None) -> None:
@@ -391,7 +398,8 @@ class Ctx:
             raise oom_error()
         if fault == "execution_error":
             raise generic_error()
-        delay = max(self.double.latency, 0) / max(steps * sections, 1)
+        budget = max(self.double.latency - self.run.engine.after_sampling, 0)
+        delay = budget / max(steps * sections, 1)
         preview = None
         loop = asyncio.get_running_loop()
         # deadlines from the prompt's start: the prompt takes `latency`, whatever each step costs
@@ -404,4 +412,5 @@ class Ctx:
                 if self.double.previews:
                     preview = preview or media.jpeg_bytes(media.render(64, 64, k, "preview"), 64)
                     await self.run.engine.send_preview(preview, self.run.client_id)
+        self.run.sampled_at = loop.time()
 
