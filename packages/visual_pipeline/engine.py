@@ -17,10 +17,10 @@ from pathlib import Path
 
 from packages.core.db import transaction
 from packages.core.jobs import runtime
-from packages.visual_pipeline import events, queries
+from packages.visual_pipeline import events, pool, queries
 from packages.visual_pipeline.comfy_client import ComfyError, Progress, PromptResult
 from packages.visual_pipeline.outputs import store_outputs
-from packages.visual_pipeline.pool import Busy, GenerationGone, NoCapableBackend, claim, clients
+from packages.visual_pipeline.pool import Busy, GenerationGone, NoCapableBackend, Waiter, claim, clients
 from packages.visual_pipeline.recipe import Recipe, RecipeError, build_recipe, downsized
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,26 @@ async def _update(gen_id: int, event_cls=None, *, event: dict | None = None, **f
     return fresh
 
 
+async def _release(gen_id: int, backend_id: int) -> None:
+    """ComfyUI finished the prompt: gives the slot back and, in the same transaction, to the next
+    job of this process waiting for that backend (pool.hand_on)."""
+    handoff, committed = None, False
+    async with runtime.acquire() as conn:
+        try:
+            async with transaction(conn) as tx:
+                await queries.update_generation(conn, gen_id, {"holds_slot": False, "progress": 1.0,
+                                                               "step": "saving outputs"})
+                fresh = await queries.get_generation(conn, gen_id)
+                await tx.emit(events.GenerationExecuted(
+                    project_id=fresh["project_id"], generation_id=gen_id, character_id=fresh["character_id"],
+                    status=fresh["status"], progress=fresh["progress"], step=fresh["step"]))
+                handoff = await pool.hand_on(conn, tx, backend_id)
+            committed = True
+        finally:
+            if handoff is not None:
+                handoff.settle(committed)
+
+
 async def _fail(gen_id: int, message: str, code: str) -> None:
     await _update(gen_id, events.GenerationFailed, event={"error": message}, status="failed", holds_slot=False,
                   error=message, error_code=code, finished_at=_now(), step="failed")
@@ -80,7 +100,7 @@ async def _dispatch(gen, recipe: Recipe, params: dict, exclude: list[int]):
                                           character_id=gen["character_id"], status="running",
                                           step=fields(backend)["step"], backend_id=backend["id"])
 
-    woken = False
+    woken, ticket = False, pool.line.ticket()
     while True:
         async with runtime.acquire() as conn:
             try:
@@ -92,7 +112,29 @@ async def _dispatch(gen, recipe: Recipe, params: dict, exclude: list[int]):
             return backend, prompt_id, clients.get(backend["url"]).client_id
         if woken and backend.unusable:  # a free slot we cannot use (role, models): next in line
             runtime.pass_on("generation.executed")
-        woken = await runtime.wait_for_change(SLOT_EVENTS, timeout=2.0)
+        waiter = Waiter(gen["id"], recipe.built.requires, recipe.role, exclude, fields, submitted, ticket)
+        woken, handed = await _wait_in_line(waiter)
+        if handed is not None:  # a job of this process freed a slot and took it for us
+            return handed, prompt_id, clients.get(handed["url"]).client_id
+
+
+async def _wait_in_line(waiter: Waiter):
+    """Waits for a slot: handed over by a job of this process (the backend), or an event that may
+    have freed one anywhere (True), or the timeout (False). Returns (woken, backend or None)."""
+    pool.line.join(waiter)
+    change = asyncio.ensure_future(runtime.wait_for_change(SLOT_EVENTS, timeout=2.0))
+    try:
+        await asyncio.wait({change, waiter.handed}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        pool.line.leave(waiter)
+        if not change.done():
+            change.cancel()
+    if waiter.reserved:  # a handoff chose it: its answer decides (None: the slot went elsewhere)
+        try:
+            return True, await waiter.handed
+        except GenerationGone:
+            raise Cancelled() from None
+    return change.result(), None
 
 
 async def _follow(gen_id: int, backend, recipe: Recipe, prompt_id: str, client_id: str,
@@ -123,7 +165,7 @@ async def _follow(gen_id: int, backend, recipe: Recipe, prompt_id: str, client_i
         await _update(gen_id, events.GenerationProgress, event={"has_preview": True})
 
     async def on_finished() -> None:  # ComfyUI is done: the slot goes back now, before any download
-        await _update(gen_id, events.GenerationExecuted, holds_slot=False, progress=1.0, step="saving outputs")
+        await _release(gen_id, backend["id"])
 
     return await client.run(recipe.built.workflow, prompt_id, client_id=client_id, resume=resume,
                             on_progress=on_progress, on_preview=on_preview, on_finished=on_finished)

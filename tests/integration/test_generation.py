@@ -1,5 +1,6 @@
 """Generation on the ComfyUI protocol double: success, failures that explain themselves, out-of-memory
-downsizing, failover, cancel and capability routing, through the real API and in-process worker."""
+downsizing, failover, cancel, capability routing and dispatch (one prompt in flight, freed slots
+passed straight on), through the real API and in-process worker."""
 
 from __future__ import annotations
 
@@ -225,3 +226,37 @@ async def test_preview_frames_are_shown_while_sampling(client, comfy):
     done = await wait_done(client, gen["id"])
     assert done["status"] == "succeeded"
     assert (await client.get(f"/generations/{gen['id']}/preview")).status_code == 404
+
+
+def spans(double) -> list[tuple[int, int, int]]:
+    """(queued at, started at, finished at) in ms of every prompt the double ran, in start order."""
+    out = []
+    for entry in double.history.values():
+        stamps = dict((name, data["timestamp"]) for name, data in entry["status"]["messages"])
+        out.append((entry["prompt"][3]["create_time"], stamps["execution_start"], stamps["execution_success"]))
+    return sorted(out, key=lambda s: s[1])
+
+
+async def test_one_prompt_in_flight_and_a_cancelled_waiter_is_skipped(client, comfy, db):
+    """With six jobs on one backend, each prompt reaches ComfyUI only after the one before finished
+    (one in flight, no queue flooding), every job but the cancelled one succeeds, and the job
+    cancelled while waiting in line is never submitted."""
+    comfy.latency = 0.15
+    await add_backend(client, comfy)
+    character = await character_with_style(client)
+    rows = (await client.post("/generations", json={"character_id": character["id"], "count": 6})).json()
+    victim = rows[4]["id"]
+    for _ in range(200):  # wait until the line has formed, then cancel a job still waiting in it
+        if comfy.submissions:
+            break
+        await asyncio.sleep(0.02)
+    assert (await client.post(f"/generations/{victim}/cancel")).status_code == 200
+    done = {g["id"]: await wait_done(client, g["id"]) for g in rows}
+    assert done[victim]["status"] == "cancelled" and done[victim]["comfy_prompt_id"] is None
+    assert all(g["status"] == "succeeded" for gid, g in done.items() if gid != victim), done
+    ran = spans(comfy)
+    assert len(ran) == 5 and len(comfy.submissions) == 5
+    for (_, _, finished), (queued, _, _) in zip(ran, ran[1:]):
+        assert queued >= finished, ran  # submitted only once the backend was free
+    holding = await db.fetchval("SELECT count(*) FROM generations WHERE holds_slot")
+    assert holding == 0
