@@ -20,6 +20,9 @@ from packages.approval import reactions
 from packages.approval.review_router import router as review_router
 from packages.approval.router import router as approval_router
 from packages.approval.ingest_router import router as ingestion_router
+from packages.approval.learning_router import corrections_router
+from packages.approval.learning_router import router as learning_router
+from packages.approval.replenish_router import router as replenish_router
 from packages.characters.router import router as characters_router
 from packages.core.auth import create_token
 from packages.core.db import create_pool
@@ -51,6 +54,9 @@ ROUTERS = [
     (ingestion_router, "ingestion"),
     (approval_router, "approval"),
     (review_router, "approval"),
+    (learning_router, "learning"),
+    (corrections_router, "corrections"),
+    (replenish_router, "replenishment"),
 ]
 
 SECURITY_HEADERS = {

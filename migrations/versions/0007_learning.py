@@ -1,5 +1,6 @@
 """Learning and auto-correction: corrections (one per rejected generated image, with the strategy
-chosen, the parameters before and after and the outcome) and the studio's auto-correction switch.
+chosen, the parameters before and after and the outcome), the studio's auto-correction switch, and
+per character the quality-drift alert's last state (so `quality.drift` is emitted once per crossing).
 
 Revision ID: 0007
 """
@@ -15,7 +16,7 @@ TIMESTAMPS = """
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()
 """
-TABLES = ["corrections"]
+TABLES = ["corrections", "learning_state"]
 
 
 def upgrade() -> None:
@@ -35,7 +36,20 @@ def upgrade() -> None:
     );
     CREATE INDEX corrections_character_idx ON corrections (character_id, id DESC);
     CREATE INDEX corrections_generation_idx ON corrections (generation_id) WHERE generation_id IS NOT NULL;
-    ALTER TABLE replenishment_settings ADD COLUMN auto_correction boolean NOT NULL DEFAULT false;
+    -- a correction's regeneration carries params.correction_of (the rejected image): a retried
+    -- correction job finds the generation it already created instead of queuing a second one
+    CREATE INDEX generations_correction_idx ON generations (((params ->> 'correction_of')::bigint))
+        WHERE params ? 'correction_of';
+    ALTER TABLE replenishment_settings ADD COLUMN auto_correction boolean NOT NULL DEFAULT false,
+        ADD COLUMN auto_correction_since timestamptz;  -- when it was last switched on: older rejections are not corrected
+    CREATE TABLE learning_state (
+        character_id bigint PRIMARY KEY REFERENCES characters(id) ON DELETE CASCADE,
+        drift_alert boolean NOT NULL DEFAULT false,  -- the alert as last checked
+        rolling_rate double precision,
+        baseline_rate double precision,
+        alerted_at timestamptz,  -- when the alert last turned on
+        {TIMESTAMPS}
+    );
     """)
     for table in TABLES:
         op.execute(f"CREATE TRIGGER {table}_updated_at BEFORE UPDATE ON {table} "
@@ -43,6 +57,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("ALTER TABLE replenishment_settings DROP COLUMN auto_correction")
+    op.execute("ALTER TABLE replenishment_settings DROP COLUMN auto_correction, DROP COLUMN auto_correction_since")
     for table in reversed(TABLES):
         op.execute(f"DROP TABLE {table} CASCADE")

@@ -32,7 +32,9 @@ class Strict(BaseModel):
 
 
 class Scores(BaseModel):
-    """Review scores, each 0..1; other keys a reviewer adds are kept."""
+    """Review scores: quality 0..1; a vision review's character_match, clarity and training_value
+    are 0-10 and solo a bool; other keys a reviewer adds are kept (see packages/approval/vision.py
+    and metrics_review.py for the two shapes, and `vision_error` for a failed vision review)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -40,7 +42,7 @@ class Scores(BaseModel):
     character_match: float | None = None
     clarity: float | None = None
     training_value: float | None = None
-    solo: float | None = None
+    solo: bool | None = None
 
 
 class LastReview(BaseModel):

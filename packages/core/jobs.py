@@ -65,11 +65,15 @@ async def prune_events(timestamp: int) -> int:
 def job_blueprints() -> dict[str, procrastinate.Blueprint]:
     """Every domain's blueprint, by namespace. Add a domain's jobs here."""
     from packages.approval.ingest_jobs import ingestion_jobs
+    from packages.approval.learning_jobs import correction_jobs
     from packages.approval.metrics_review import review_jobs
+    from packages.approval.replenish_jobs import replenish_jobs
+    from packages.approval.vision_review import vision_jobs
     from packages.visual_pipeline.jobs import generation_jobs
 
     return {"core": core_jobs, "generation": generation_jobs, "ingestion": ingestion_jobs,
-            "review": review_jobs}
+            "review": review_jobs, "correction": correction_jobs,
+            "replenish": replenish_jobs, "vision": vision_jobs}
 
 
 @functools.cache

@@ -15,6 +15,7 @@ from packages.characters.prompt import BuiltPrompt, build_prompt, dedupe, split_
 from packages.core.media import sha256_file
 from packages.core.paths import reference_images_dir
 from packages.core.settings import Settings
+from packages.lora_training.generation import with_active_lora
 from packages.visual_pipeline import builder, queries
 
 MIN_SIDE = 256
@@ -62,7 +63,26 @@ async def prompt_for(conn: asyncpg.Connection, gen, params: dict) -> tuple[Built
     if character and params.get("prompt"):  # extra scene text after the character's design
         prompt = dataclasses.replace(prompt, positive=", ".join(dedupe(
             [*split_terms(prompt.positive), *split_terms(params["prompt"])])))
-    return prompt, (dict(character) if character else None)
+    return with_overrides(prompt, params), (dict(character) if character else None)
+
+
+def with_overrides(prompt: BuiltPrompt, params: dict) -> BuiltPrompt:
+    """The generation's own overrides of the style (stored in params when the request set them):
+    steps and cfg replace the style's; negative_extra is appended to the built negative."""
+    changes: dict = {}
+    if params.get("steps") is not None:
+        changes["steps"] = int(params["steps"])
+    if params.get("cfg") is not None:
+        changes["cfg"] = float(params["cfg"])
+    if params.get("negative_extra"):
+        changes["negative"] = ", ".join(dedupe([*split_terms(prompt.negative), *split_terms(params["negative_extra"])]))
+    return dataclasses.replace(prompt, **changes) if changes else prompt
+
+
+def _set_ip_adapter_weight(workflow: dict, weight: float) -> None:
+    """The IP-Adapter node of the txt2img template takes the override instead of its 0.7."""
+    node_id, _, _ = builder.load_template("txt2img").meta["ip_adapter"]["image_input"].partition(".")
+    workflow[node_id]["inputs"]["weight"] = float(weight)
 
 
 async def build_recipe(conn: asyncpg.Connection, settings: Settings, gen, params: dict) -> Recipe:
@@ -75,10 +95,14 @@ async def build_recipe(conn: asyncpg.Connection, settings: Settings, gen, params
             rows = await conn.fetch("SELECT filename FROM reference_images WHERE character_id = $1 ORDER BY id LIMIT $2",
                                     character["id"], MAX_REFERENCE_IMAGES)
             uploads = [upload_name(folder / r["filename"], "ref") for r in rows if (folder / r["filename"]).exists()]
+        # the character's active LoRA (LoraLoader) and its trigger word
+        prompt, loras = await with_active_lora(conn, character["id"] if character else None, prompt)
         built = builder.build_image_workflow(
-            prompt, seed=params["seed"], reference_images=[name for _, name in uploads],
+            prompt, seed=params["seed"], reference_images=[name for _, name in uploads], loras=loras,
             multi_character=params.get("multi_character", False), width=params["width"], height=params["height"],
             filename_prefix=prefix)
+        if built.ip_adapter and params.get("ip_adapter_weight") is not None:
+            _set_ip_adapter_weight(built.workflow, params["ip_adapter_weight"])
         fallback = {**params, "ip_adapter": False} if built.ip_adapter else None
         stage = "txt2img + IP-Adapter" if built.ip_adapter else "txt2img"
         return Recipe(built, uploads if built.ip_adapter else [], params.get("role"), stage, fallback)
@@ -93,6 +117,6 @@ async def build_recipe(conn: asyncpg.Connection, settings: Settings, gen, params
     built = builder.build_video_workflow(
         engines[0], prompt, image_name=remote, motion_prompt=params.get("motion_prompt", ""),
         seconds=params["duration_s"], seed=params["seed"], width=params.get("width"), height=params.get("height"),
-        filename_prefix=prefix)
+        steps=params.get("steps"), filename_prefix=prefix)
     fallback = {**params, "engines": engines[1:]} if len(engines) > 1 else None
     return Recipe(built, [(local, remote)], params.get("role"), f"{engines[0]} video", fallback)

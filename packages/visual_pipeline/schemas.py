@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -84,6 +84,14 @@ class GenerationCreate(Strict):
     duration_s: Annotated[float, Field(gt=0, le=20)] = 3.0
     engine: Literal["framepack", "ltx"] | None = None  # video: start the fallback chain here
     role: Role | None = None  # send to backends of this role only
+    # Overrides of the style's values for this generation (auto-correction, experiments); unset
+    # fields keep the style's. Stored in generations.params only when given.
+    steps: Annotated[int, Field(ge=1, le=150)] | None = None
+    cfg: Annotated[float, Field(ge=0, le=30)] | None = None
+    negative_extra: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+    ip_adapter_weight: Annotated[float, Field(ge=0, le=2)] | None = None
+
+    OVERRIDES: ClassVar[tuple[str, ...]] = ("steps", "cfg", "negative_extra", "ip_adapter_weight")
 
 
 class GenerationRead(BaseModel):

@@ -44,7 +44,11 @@ def _engines(settings: Settings, first: str | None) -> list[str]:
     return chain
 
 
-async def create_generations(conn: asyncpg.Connection, settings: Settings, body: GenerationCreate) -> list[int]:
+async def create_generations(conn: asyncpg.Connection, settings: Settings, body: GenerationCreate, *,
+                             origin: dict | None = None) -> list[int]:
+    """One generation row and job per output requested. The overrides the body sets (steps, cfg,
+    negative_extra, ip_adapter_weight) are stored in params; `origin` (internal callers only, e.g.
+    {"correction_of": image_id}) is stored with them to say where the request came from."""
     project_id, character = await _subject(conn, body)
     style = await character_queries.default_style_for_project(conn, project_id)
     if style is None:
@@ -55,7 +59,8 @@ async def create_generations(conn: asyncpg.Connection, settings: Settings, body:
             raise Invalid("A video starts from an image of this project's gallery", code="no_source_image",
                           field="source_output_id")
     seed = body.seed if body.seed is not None else random.randrange(2**31)
-    base = {"prompt": body.prompt, "role": body.role, "ip_adapter": True}
+    base = {"prompt": body.prompt, "role": body.role, "ip_adapter": True, **(origin or {})}
+    base |= {name: getattr(body, name) for name in body.OVERRIDES if getattr(body, name) is not None}
     if body.kind == "image":
         base |= {"width": body.width or style["width"], "height": body.height or style["height"]}
     else:
