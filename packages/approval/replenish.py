@@ -14,7 +14,7 @@ Rules:
   to the deficit not already covered by pending images (no overshoot).
 - The decision is taken with the settings row locked (so decisions are one at a time, studio
   wide) and the character's state row locked, counts read after the locks; the generations
-  (visual_pipeline.service.create_generations, nested in the same transaction), the batch row and
+  (visual_pipeline.service.insert_generations, nested in the same transaction), the batch row and
   the state are written in that one transaction, and the jobs are deferred after the commit. A
   crash before the commit leaves nothing; after it, the batch is there once (the generation sweep
   re-queues lost jobs, and a retried check sees the batch through its guards).
@@ -152,7 +152,7 @@ async def check(conn: asyncpg.Connection, settings: Settings, character_id: int,
         await queries.record_batch(conn, character_id, plan.size)
         await tx.emit(ReplenishmentBatch(project_id=view["project_id"], character_id=character_id,
                                          generation_ids=ids, reason=trigger))
-    for gen_id in ids:  # after the commit (a job deferred before it found no row and did nothing)
+    for gen_id in ids:  # after the commit; a job lost here is re-queued by the periodic sweep
         await enqueue_generation(gen_id)
     log.info("replenishment: character %s batch of %s (%s)", character_id, plan.size, trigger)
     return CheckResult(plan, ids)
@@ -160,9 +160,9 @@ async def check(conn: asyncpg.Connection, settings: Settings, character_id: int,
 
 async def _create_generations(conn, settings: Settings, character_id: int, count: int) -> list[int]:
     from packages.visual_pipeline.schemas import GenerationCreate
-    from packages.visual_pipeline.service import create_generations
+    from packages.visual_pipeline.service import insert_generations
 
-    return await create_generations(conn, settings, GenerationCreate(character_id=character_id, count=count))
+    return await insert_generations(conn, settings, GenerationCreate(character_id=character_id, count=count))
 
 
 # -- reads ------------------------------------------------------------------------------------

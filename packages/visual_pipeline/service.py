@@ -46,9 +46,20 @@ def _engines(settings: Settings, first: str | None) -> list[str]:
 
 async def create_generations(conn: asyncpg.Connection, settings: Settings, body: GenerationCreate, *,
                              origin: dict | None = None) -> list[int]:
-    """One generation row and job per output requested. The overrides the body sets (steps, cfg,
-    negative_extra, ip_adapter_weight) are stored in params; `origin` (internal callers only, e.g.
-    {"correction_of": image_id}) is stored with them to say where the request came from."""
+    """One generation row and job per output requested (insert_generations, then the jobs)."""
+    ids = await insert_generations(conn, settings, body, origin=origin)
+    for gen_id in ids:  # after the commit; a job lost here is re-queued by the periodic sweep
+        await enqueue_generation(gen_id)
+    return ids
+
+
+async def insert_generations(conn: asyncpg.Connection, settings: Settings, body: GenerationCreate, *,
+                             origin: dict | None = None) -> list[int]:
+    """One generation row (and its event) per output requested, in one transaction, or in the
+    caller's when it runs inside one: the caller then defers the jobs (enqueue_generation) after
+    its commit. The overrides the body sets (steps, cfg, negative_extra, ip_adapter_weight) are
+    stored in params; `origin` (internal callers only, e.g. {"correction_of": image_id}) is stored
+    with them to say where the request came from."""
     project_id, character = await _subject(conn, body)
     style = await character_queries.default_style_for_project(conn, project_id)
     if style is None:
@@ -78,8 +89,6 @@ async def create_generations(conn: asyncpg.Connection, settings: Settings, body:
             await tx.emit(events.GenerationQueued(project_id=project_id, generation_id=gen_id,
                                                   character_id=character["id"] if character else None,
                                                   status="queued"))
-    for gen_id in ids:  # after the commit; a job lost here is re-queued by the periodic sweep
-        await enqueue_generation(gen_id)
     return ids
 
 
