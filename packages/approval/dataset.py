@@ -4,11 +4,9 @@ decision and never read back. Files are written only under the character's datas
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 from packages.core.paths import character_dir, inside_home
@@ -60,20 +58,6 @@ def remove_caption(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def write_status(settings: Settings, folder: Path, character: dict, rows) -> None:
-    """Rewrites approval_status.json from the character's image rows (queries.dataset_status)."""
-    images = []
-    for row in rows:
-        full = settings.home / row["path"]
-        name = str(full.relative_to(folder)) if folder in full.parents else row["path"]
-        images.append({
-            "id": row["id"], "file": name, "status": row["status"], "source": row["source"],
-            "caption": row["caption"], "decision": row["decision"], "reviewer": row["reviewer"],
-            "user": row["user_name"], "reason": row["reason"],
-            "decided_at": row["decided_at"].isoformat() if row["decided_at"] else None,
-        })
-    counts = {status: sum(1 for i in images if i["status"] == status) for status in ("pending", "approved", "rejected")}
-    document = {"project": character["project_slug"], "character": character["character_slug"],
-                "character_id": character["character_id"], "written_at": datetime.now(UTC).isoformat(),
-                "counts": counts, "images": images}
-    _atomic_write(inside_home(settings, folder / STATUS_FILE), json.dumps(document, indent=2) + "\n")
+def write_status(settings: Settings, folder: Path, document: str) -> None:
+    """Rewrites approval_status.json with the document queries.dataset_status built from the table."""
+    _atomic_write(inside_home(settings, folder / STATUS_FILE), document + "\n")

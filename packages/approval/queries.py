@@ -96,14 +96,29 @@ async def last_undoable_decision(conn, image_id: int):
         "ORDER BY r.id DESC LIMIT 1", image_id)
 
 
-async def dataset_status(conn, character_id: int):
-    """Every image of the character with its latest decision, for approval_status.json."""
-    return await conn.fetch(
-        "SELECT i.id, i.path, i.status, i.source, i.caption, lr.decision, lr.reviewer, lr.user_name, lr.reason, "
-        "lr.created_at AS decided_at FROM images i "
-        "LEFT JOIN LATERAL (SELECT r.decision, r.reviewer, r.user_name, r.reason, r.created_at FROM reviews r "
-        "                   WHERE r.image_id = i.id ORDER BY r.id DESC LIMIT 1) lr ON true "
-        "WHERE i.character_id = $1 ORDER BY i.id", character_id)
+async def dataset_status(conn, character_id: int, project_slug: str, character_slug: str, folder: str) -> str:
+    """approval_status.json as PostgreSQL writes it: every image of the character with its latest
+    decision, file names relative to the dataset folder (`folder`, relative to the home, with a
+    trailing slash). One query and no per-row Python, so it stays cheap at 10k images."""
+    return await conn.fetchval(
+        """SELECT json_build_object(
+               'project', $2::text, 'character', $3::text, 'character_id', $1::bigint, 'written_at', now(),
+               'counts', json_build_object('pending', count(*) FILTER (WHERE s.status = 'pending'),
+                                           'approved', count(*) FILTER (WHERE s.status = 'approved'),
+                                           'rejected', count(*) FILTER (WHERE s.status = 'rejected')),
+               'images', coalesce(json_agg(json_build_object(
+                   'id', s.id, 'file', CASE WHEN starts_with(s.path, $4) THEN substr(s.path, length($4) + 1)
+                                            ELSE s.path END,
+                   'status', s.status, 'source', s.source, 'caption', s.caption, 'decision', s.decision,
+                   'reviewer', s.reviewer, 'user', s.user_name, 'reason', s.reason, 'decided_at', s.decided_at)
+                   ORDER BY s.id), '[]'))::text
+           FROM (SELECT i.id, i.path, i.status, i.source, i.caption, lr.decision, lr.reviewer, lr.user_name,
+                        lr.reason, lr.created_at AS decided_at
+                 FROM images i
+                 LEFT JOIN LATERAL (SELECT r.decision, r.reviewer, r.user_name, r.reason, r.created_at
+                                    FROM reviews r WHERE r.image_id = i.id ORDER BY r.id DESC LIMIT 1) lr ON true
+                 WHERE i.character_id = $1) s""",
+        character_id, project_slug, character_slug, folder)
 
 
 async def summary(conn, project_id: int):

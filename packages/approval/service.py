@@ -91,14 +91,15 @@ async def sync_dataset(conn, settings: Settings, changed: list[tuple]) -> None:
         by_character[row["character_id"]].append((row, status, given))
     for character_id in sorted(by_character):
         items = by_character[character_id]
+        first = items[0][0]
+        folder = dataset.dataset_folder(settings, first["project_slug"], first["character_slug"])
         await queries.lock_character_dataset(conn, character_id)
-        status_rows = await queries.dataset_status(conn, character_id)
-        await asyncio.to_thread(_write_files, settings, items, status_rows)
+        document = await queries.dataset_status(conn, character_id, first["project_slug"], first["character_slug"],
+                                                f"{folder.relative_to(settings.home)}/")
+        await asyncio.to_thread(_write_files, settings, folder, items, document)
 
 
-def _write_files(settings: Settings, items: list[tuple], status_rows) -> None:
-    first = items[0][0]
-    folder = dataset.dataset_folder(settings, first["project_slug"], first["character_slug"])
+def _write_files(settings: Settings, folder, items: list[tuple], document: str) -> None:
     for row, status, given in items:
         path = dataset.caption_path(settings, folder, row["path"])
         if path is None:
@@ -107,7 +108,7 @@ def _write_files(settings: Settings, items: list[tuple], status_rows) -> None:
             dataset.write_caption(path, dataset.caption_text(given, row["caption"], row["design_prompt"]))
         else:
             dataset.remove_caption(path)
-    dataset.write_status(settings, folder, dict(first), status_rows)
+    dataset.write_status(settings, folder, document)
 
 
 # -- quality gates ----------------------------------------------------------------------------
