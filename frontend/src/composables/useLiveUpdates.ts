@@ -1,5 +1,7 @@
 import { onBeforeUnmount, ref, watch, type Ref } from 'vue'
 import { bases } from '@/api/base'
+import { useLearning } from '@/features/approval/learning'
+import { useReplenishment } from '@/features/approval/replenish'
 import { useApproval } from '@/features/approval/store'
 import { useBackends } from '@/features/backends/store'
 import { useCharacters } from '@/features/characters/store'
@@ -7,6 +9,7 @@ import { useGenerations } from '@/features/generation/store'
 import { useProjects } from '@/features/project/store'
 import { useStyles } from '@/features/project/stylesStore'
 import { useStory } from '@/features/story/store'
+import { useTraining } from '@/features/training/store'
 
 export interface StreamEvent {
   id: number
@@ -47,6 +50,16 @@ export const EVENT_TYPES = [
   'image.approved',
   'image.rejected',
   'feedback.recorded',
+  'replenishment.batch',
+  'regeneration.queued',
+  'quality.drift',
+  'training.queued',
+  'training.started',
+  'training.progress',
+  'training.sample',
+  'training.completed',
+  'training.failed',
+  'training.cancelled',
 ] as const
 
 export function streamUrl(projectId: number | null, after: number | null, apiBase = bases.apiBase): string {
@@ -66,6 +79,9 @@ export function useEventRouter() {
   const generations = useGenerations()
   const backends = useBackends()
   const approval = useApproval()
+  const replenishment = useReplenishment()
+  const learning = useLearning()
+  const training = useTraining()
   const timers = new Map<string, ReturnType<typeof setTimeout>>()
 
   function later(key: string, run: () => Promise<unknown>) {
@@ -82,6 +98,19 @@ export function useEventRouter() {
   return function route(event: StreamEvent) {
     const [domain] = event.type.split('.')
     const num = (key: string) => (typeof event.payload[key] === 'number' ? (event.payload[key] as number) : undefined)
+    // replenishment follows its batches and generations (the tab's indicator), and decisions while
+    // its panel is open; learning follows decisions
+    const replenishing =
+      ['replenishment', 'regeneration'].includes(domain!) ||
+      (domain === 'generation' && event.type !== 'generation.progress') ||
+      (replenishment.panelOpen && ['image', 'feedback'].includes(domain!))
+    if (replenishment.projectId !== null && replenishing) later('replenishment', () => replenishment.refresh())
+    if (learning.characterId !== null && ['image', 'feedback', 'quality', 'regeneration'].includes(domain!)) {
+      const id = num('character_id')
+      if (id === undefined || id === learning.characterId) later('learning', () => learning.refresh())
+    }
+    // the Train tab follows its runs, and decisions (approved counts, readiness)
+    if (['training', 'image', 'feedback'].includes(domain!)) training.applyEvent(event)
     switch (domain) {
       case 'project':
         later('project', () => projects.refresh(num('project_id') ?? event.project_id ?? undefined))

@@ -48,3 +48,34 @@ export const approvalApi = {
   bulk: (ids: number[], action: BulkAction, reason?: RejectCode) =>
     unwrap(api.POST('/images/bulk', { body: { ids, action, ...(reason ? { reason } : {}) } })),
 }
+
+// -- vision review, replenishment, auto-correction --------------------------------------------
+
+export type VisionStatus = Resp<'/review/vision/status', 'get'>
+export type ReplenishmentStatus = Resp<'/replenishment/status', 'get'>
+export type ReplenishmentSettings = ReplenishmentStatus['settings']
+export type ReplenishmentCharacter = ReplenishmentStatus['characters'][number]
+export type ReplenishmentState = ReplenishmentCharacter['state']
+export type ReplenishmentSettingsUpdate = Body<'/replenishment/settings', 'put'>
+export type CorrectionSettings = Resp<'/corrections/settings', 'get'>
+
+export const reviewApi = {
+  visionStatus: () => unwrap(api.GET('/review/vision/status')),
+}
+
+export const replenishmentApi = {
+  status: (projectId: number | null) =>
+    unwrap(api.GET('/replenishment/status', { params: { query: projectId ? { project_id: projectId } : {} } })),
+  toggle: (enabled: boolean) => unwrap(api.POST('/replenishment/toggle', { params: { query: { enabled } } })),
+  target: (projectId: number, characterSlug: string, target: number) =>
+    unwrap(
+      api.POST('/replenishment/target', {
+        params: { query: { target, character_slug: characterSlug, project_id: projectId } },
+      }),
+    ),
+  settings: (body: ReplenishmentSettingsUpdate) => unwrap(api.PUT('/replenishment/settings', { body })),
+  run: (characterId: number) =>
+    unwrap(api.POST('/replenishment/run', { params: { query: { character_id: characterId } } })),
+  corrections: () => unwrap(api.GET('/corrections/settings')),
+  toggleCorrections: (enabled: boolean) => unwrap(api.POST('/corrections/toggle', { params: { query: { enabled } } })),
+}

@@ -42,12 +42,16 @@ describe('approval store', () => {
   /** decisions the fake server refuses, by image id */
   let refuse: Set<number>
   let posts: string[]
+  let inFlight: number
+  let maxInFlight: number
 
   beforeEach(() => {
     setActivePinia(createPinia())
     rows = Object.fromEntries([1, 2, 3, 4].map((id) => [id, image(id)]))
     refuse = new Set()
     posts = []
+    inFlight = 0
+    maxInFlight = 0
     vi.stubGlobal(
       'fetch',
       vi.fn(async (request: Request) => {
@@ -65,7 +69,9 @@ describe('approval store', () => {
         if (m && request.method === 'POST') {
           const id = Number(m[1])
           posts.push(`${m[2]} ${id}`)
+          maxInFlight = Math.max(maxInFlight, ++inFlight)
           await new Promise((r) => setTimeout(r, 5))
+          inFlight--
           if (refuse.has(id)) return json({ detail: 'Image is archived', code: 'conflict' }, 409)
           const status = m[2] === 'approve' ? 'approved' : m[2] === 'reject' ? 'rejected' : 'pending'
           rows[id] = { ...rows[id]!, status }
@@ -75,7 +81,11 @@ describe('approval store', () => {
       }),
     )
   })
-  afterEach(() => vi.unstubAllGlobals())
+  afterEach(async () => {
+    // decisions still being sent (one after another) finish inside their own test
+    await Promise.allSettled(useApproval().history.map((d) => d.request))
+    vi.unstubAllGlobals()
+  })
 
   async function opened() {
     const store = useApproval()
@@ -94,7 +104,7 @@ describe('approval store', () => {
     expect(store.totals).toEqual({ pending: 3, approved: 1, rejected: 0 })
     store.decide('reject', 'anatomy')
     expect(store.current?.id).toBe(3)
-    await flush()
+    await Promise.all(store.history.map((d) => d.request))
     expect(posts).toEqual(['approve 1', 'reject 2'])
     expect(rows[2]!.status).toBe('rejected')
   })
@@ -134,6 +144,29 @@ describe('approval store', () => {
     store.decide('approve')
     store.decide('approve')
     expect(store.current?.id).toBe(1) // the skipped one comes round last
+  })
+
+  it('decisions reach the server one at a time, in the order they were made', async () => {
+    const store = await opened()
+    store.decide('approve')
+    store.decide('reject', 'anatomy')
+    store.decide('approve')
+    expect(store.current?.id).toBe(4) // shown at once, whatever the server is doing
+    await Promise.all(store.history.map((d) => d.request))
+    expect(posts).toEqual(['approve 1', 'reject 2', 'approve 3'])
+    expect(maxInFlight).toBe(1)
+  })
+
+  it('the last pending decision ends the queue even when it was not at the end of the list', async () => {
+    const store = await opened()
+    store.skip() // 1 comes round last
+    store.decide('approve')
+    store.decide('approve')
+    store.decide('approve')
+    expect(store.current?.id).toBe(1)
+    store.decide('approve')
+    expect(store.current).toBeNull() // "all caught up", not the decided image after it
+    expect(store.index).toBe(store.items.length)
   })
 
   it('a reject without a known reason decides nothing', async () => {

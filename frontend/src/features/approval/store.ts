@@ -49,6 +49,9 @@ export const useApproval = defineStore('approval', () => {
   const skipped = ref<Set<number>>(new Set())
   const history = shallowRef<Decision[]>([])
   let generation = 0
+  /** Decisions go to the server one after another: a slow server then holds one of the browser's
+   * six connections, not all of them, and the images ahead keep loading. */
+  let sending: Promise<unknown> = Promise.resolve()
 
   const current = computed<ImageRead | null>(() => items.value[index.value] ?? null)
   const reasonKeys = computed(() => Object.fromEntries(reasons.value.map((r) => [r.key, r.code])))
@@ -147,8 +150,8 @@ export const useApproval = defineStore('approval', () => {
 
   function advance() {
     const next = nextPending(items.value, index.value, skipped.value)
-    if (next >= 0) index.value = next
-    else index.value = Math.min(index.value + 1, items.value.length) // past the end: "all done"
+    // nothing pending left (wherever the cursor is): past the end, the view says "all caught up"
+    index.value = next >= 0 ? next : items.value.length
     if (items.value.length - index.value < 10) loadMore()
   }
 
@@ -175,7 +178,9 @@ export const useApproval = defineStore('approval', () => {
     setStatus(image.id, after)
     bumpCount(image.character_id, before, after)
     const decision: Decision = { imageId: image.id, before, after, request: Promise.resolve() }
-    decision.request = (action === 'approve' ? approvalApi.approve(image.id) : approvalApi.reject(image.id, code!))
+    const send = () => (action === 'approve' ? approvalApi.approve(image.id) : approvalApi.reject(image.id, code!))
+    decision.request = sending
+      .then(send, send)
       .then((saved) => {
         const now = items.value.find((i) => i.id === image.id)
         if (now?.status === after) setStatus(image.id, saved.status, saved)
@@ -187,6 +192,7 @@ export const useApproval = defineStore('approval', () => {
         throw e
       })
     decision.request.catch(() => undefined)
+    sending = decision.request
     history.value = [...history.value, decision]
     advance()
   }

@@ -5,6 +5,7 @@ export type CharacterCreate = Body<'/characters', 'post'>
 export type CharacterUpdate = Body<'/characters/{character_id}', 'patch'>
 export type BuiltPrompt = Resp<'/characters/{character_id}/prompt', 'get'>
 export type ReferenceImage = Resp<'/characters/{character_id}/reference-images', 'get'>['items'][number]
+export type Learning = Resp<'/characters/{character_id}/learning', 'get'>
 
 const id = (character_id: number) => ({ params: { path: { character_id } } })
 
@@ -19,6 +20,8 @@ export const characterApi = {
     unwrap(api.PATCH('/characters/{character_id}', { ...id(characterId), body })),
   archive: (characterId: number) => unwrap(api.POST('/characters/{character_id}/archive', id(characterId))),
   restore: (characterId: number) => unwrap(api.POST('/characters/{character_id}/restore', id(characterId))),
+  /** What the reviews taught: approval rate, drift, parameters, reasons, correction outcomes. */
+  learning: (characterId: number) => unwrap(api.GET('/characters/{character_id}/learning', id(characterId))),
   prompt: (characterId: number) => unwrap(api.GET('/characters/{character_id}/prompt', id(characterId))),
   images: (characterId: number) =>
     unwrap(
