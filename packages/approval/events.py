@@ -30,3 +30,13 @@ class FeedbackRecorded(Event):
     decision: str  # approved | rejected | undone
     reason: str | None = None
     status: str  # the image's status after the decision
+
+
+class ImageScored(Event):
+    """An automatic review scored images and decided nothing about them (they stay pending): the
+    Approve tab shows their new scores."""
+
+    type: ClassVar[str] = "image.scored"
+    project_id: int
+    character_id: int
+    image_ids: list[int]

@@ -94,7 +94,7 @@ async def _write(conn, settings: Settings, measured: list[tuple[int, Metrics | N
     scored = 0
     async with transaction(conn) as tx:
         gate = await conn.fetchval(GATE)
-        changed = []
+        changed, kept = [], []
         for row in await queries.lock_images(conn, sorted(by_id)):
             metrics = by_id[row["id"]]
             if metrics is None:
@@ -104,6 +104,8 @@ async def _write(conn, settings: Settings, measured: list[tuple[int, Metrics | N
             await conn.execute(SET_SCORES, row["id"], scores)
             scored += 1
             if row["status"] != "pending" or gate is None or metrics.quality >= gate:
+                if row["status"] == "pending":
+                    kept.append(row)
                 continue
             reason = f"metrics: {', '.join(metrics.issues) or 'low quality'}"
             await conn.execute(SET_REJECTED, row["id"], [reason])
@@ -115,6 +117,9 @@ async def _write(conn, settings: Settings, measured: list[tuple[int, Metrics | N
             changed.append((row, "rejected", None))
         if changed:
             await service.sync_dataset(conn, settings, changed)  # approval_status.json in step
+        if kept:  # scored and still pending: one event for the batch, so open review queues show the scores
+            await tx.emit(events.ImageScored(project_id=kept[0]["project_id"], character_id=kept[0]["character_id"],
+                                             image_ids=[r["id"] for r in kept]))
     return scored, len(changed)
 
 

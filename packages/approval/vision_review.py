@@ -163,6 +163,8 @@ async def _apply(conn, settings: Settings, image_id: int, review: vision.VisionR
             await conn.execute(SET_APPROVED, image_id, review.caption)
             await tx.emit(events.ImageApproved(**ids, reason=reason))
         else:
+            await tx.emit(events.ImageScored(project_id=row["project_id"], character_id=row["character_id"],
+                                             image_ids=[image_id]))
             return None
         await queries.insert_review(conn, image_id=image_id, reviewer=MODEL, user_name=None, decision=decision,
                                     reason=reason, note=None, scores=review.scores, previous_status=row["status"])

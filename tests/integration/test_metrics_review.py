@@ -54,7 +54,7 @@ async def dataset(client):
 async def test_pending_images_get_metrics_only_scores_and_a_good_one_is_not_approved(client, db, home, dataset):
     """Unscored pending images get scores with metrics_only; a high-quality image (above the
     auto_approve gate) stays pending with no review row: a metrics review never approves.
-    Already scored and decided images are left alone."""
+    Already scored and decided images are left alone; one image.scored event names what was scored."""
     project, character = dataset
     good = await make_image(db, home, project, character, _good())
     scored_before = await make_image(db, home, project, character, _bad(), scores={"quality": 0.9})
@@ -70,6 +70,8 @@ async def test_pending_images_get_metrics_only_scores_and_a_good_one_is_not_appr
     assert await db.fetchval("SELECT count(*) FROM reviews WHERE image_id = ANY($1::bigint[])",
                              [good, scored_before, approved]) == 0
     assert await db.fetchval("SELECT status FROM images WHERE id = $1", approved) == "approved"
+    scored = await db.fetch("SELECT payload FROM events WHERE type = 'image.scored'")
+    assert [e["payload"]["image_ids"] for e in scored] == [[good]]  # open queues show the new scores
     again = await client.post(f"/characters/{character['id']}/review/metrics")
     assert again.json() == {"scored": 0, "rejected": 0}  # idempotent
 

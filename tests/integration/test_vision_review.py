@@ -92,7 +92,7 @@ def as_dict(value):
 async def test_approve_reject_and_pending_outcomes(client, db, home, dataset, ollama_double, settings):
     """Quality >= auto_approve, solo, human: approved with the model's caption (.txt written), one
     reviews row by 'model' and image.approved; quality < auto_reject: rejected with "vision: <issues>",
-    model_verdict 'reject' and image.rejected; in between: pending with its scores only. The image
+    model_verdict 'reject' and image.rejected; in between: pending with its scores only (image.scored). The image
     went downsized, with the schema as format and temperature 0; a second run reviews nothing."""
     project, human, _ = dataset
     ollama_double.answer = by_color({RED: answer(), GREEN: answer(character_match=1, clarity=2, training_value=3, issues=["blurry"]),
@@ -121,9 +121,9 @@ async def test_approve_reject_and_pending_outcomes(client, db, home, dataset, ol
     assert [(x["image_id"], x["reviewer"], x["user_name"], x["decision"]) for x in reviews] == [
         (good, "model", None, "approved"), (bad, "model", None, "rejected")]
     assert reviews[1]["reason"] == "vision: blurry"
-    emitted = await db.fetch("SELECT type, (payload->>'image_id')::bigint AS image_id FROM events "
-                             "WHERE type LIKE 'image.%' ORDER BY id")
-    assert [(e["type"], e["image_id"]) for e in emitted] == [("image.approved", good), ("image.rejected", bad)]
+    emitted = await db.fetch("SELECT type, payload FROM events WHERE type LIKE 'image.%' ORDER BY id")
+    assert sorted((e["type"], e["payload"].get("image_id") or e["payload"]["image_ids"][0]) for e in emitted) == [
+        ("image.approved", good), ("image.rejected", bad), ("image.scored", middling)]
     status_file = json.loads((home / f"datasets/{project['slug']}/{human['slug']}/approval_status.json").read_text())
     assert status_file["counts"] == {"pending": 1, "approved": 1, "rejected": 1}
 

@@ -49,6 +49,7 @@ export const EVENT_TYPES = [
   'backend.changed',
   'image.approved',
   'image.rejected',
+  'image.scored',
   'feedback.recorded',
   'replenishment.batch',
   'regeneration.queued',
@@ -146,6 +147,9 @@ export function useEventRouter() {
         later('image-summary', () => approval.refreshSummary())
         const id = num('image_id')
         if (id !== undefined) later(`image:${id}`, () => approval.refreshImage(id))
+        // image.scored: an automatic review added scores to images it left pending
+        const scored = Array.isArray(event.payload.image_ids) ? (event.payload.image_ids as number[]) : []
+        for (const each of scored) later(`image:${each}`, () => approval.refreshImage(each))
         break
       }
       case 'backend': {
