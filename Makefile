@@ -14,11 +14,12 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q torch==2.13.0  # first and pinned: the CPU build (the training extra needs torch)
+	$(PY) -m pip install -q -e '.[training]'
 	touch $@
 
 $(VENV)/.test-installed: $(VENV)/.installed
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,training]'
 	touch $@
 
 frontend/node_modules/.package-lock.json: frontend/package-lock.json

@@ -35,6 +35,7 @@ from packages.core.router import router as core_router
 from packages.core.settings import Settings, get_settings
 from packages.core.startup import Prepared, prepare
 from packages.story.router import router as story_router
+from packages.lora_training.router import router as training_router
 from packages.visual_pipeline import pool as backend_pool
 from packages.visual_pipeline.router import router as generation_router
 
@@ -57,6 +58,7 @@ ROUTERS = [
     (learning_router, "learning"),
     (corrections_router, "corrections"),
     (replenish_router, "replenishment"),
+    (training_router, "training"),
 ]
 
 SECURITY_HEADERS = {

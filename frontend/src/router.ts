@@ -6,7 +6,7 @@ export const TABS = [
   { name: 'story', label: 'Story & World', key: 's' },
   { name: 'characters', label: 'Characters', key: 'c' },
   { name: 'approve', label: 'Approve', key: 'a' },
-  // Train comes here (UI.md order) once it exists
+  { name: 'train', label: 'Train', key: 't' },
   { name: 'generate', label: 'Generate', key: 'g' },
   { name: 'gallery', label: 'Gallery', key: 'l' },
 ] as const
@@ -40,6 +40,8 @@ export const createAppRouter = () =>
             meta: { tab: 'characters' },
           },
           { path: 'approve', name: 'approve', component: () => import('@/features/approval/ApproveView.vue') },
+          // ?character=slug picks the character
+          { path: 'train', name: 'train', component: () => import('@/features/training/TrainView.vue') },
           {
             path: 'generate',
             name: 'generate',

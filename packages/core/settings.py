@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     comfyui_models_dir: Path | None = Field(None, alias="COMFYUI_MODELS_DIR")
     ollama_host: str | None = Field(None, alias="OLLAMA_HOST")
     vision_model: str = Field("gemma3", alias="ANIME_STUDIO_VISION_MODEL")  # Ollama model of the vision review
+    # LoRA training: approved images a run needs; seconds a cancelled trainer gets before SIGKILL;
+    # CPU threads of the trainer (0: torch's default)
+    training_min_images: int = Field(10, ge=1, alias="ANIME_STUDIO_TRAINING_MIN_IMAGES")
+    training_cancel_grace_s: float = Field(10.0, gt=0, alias="ANIME_STUDIO_TRAINING_CANCEL_GRACE_S")
+    training_threads: int = Field(0, ge=0, alias="ANIME_STUDIO_TRAINING_THREADS")
     qdrant_url: str | None = Field(None, alias="QDRANT_URL")
     jellyfin_url: str | None = Field(None, alias="JELLYFIN_URL")
     jellyfin_api_key: SecretStr | None = Field(None, alias="JELLYFIN_API_KEY")
