@@ -222,6 +222,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/characters/{character_id}/learning": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Character Learning
+         * @description Rates, parameters with their approvals and rejections, rejection reasons, suggested values,
+         *     the quality-drift alert and how each correction strategy fared, computed now.
+         */
+        get: operations["learning-character"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/characters/{character_id}/loras": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Character Loras */
+        get: operations["training-loras"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/characters/{character_id}/prompt": {
         parameters: {
             query?: never;
@@ -312,6 +350,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/characters/{character_id}/review/vision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Review Vision
+         * @description Reviews up to `limit` of the character's pending images without a vision score with the
+         *     vision model, applying the auto-approve/auto-reject gates. 409 `no_vision_model` without
+         *     OLLAMA_HOST; 503 `ollama_unreachable`; 502 `vision_model_missing` when Ollama lacks the model.
+         */
+        post: operations["approval-review_vision"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/characters/by-slug/{slug}": {
         parameters: {
             query?: never;
@@ -323,6 +383,63 @@ export interface paths {
         get: operations["characters-get_character_by_slug"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/corrections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Corrections
+         * @description Newest first; optionally one character's.
+         */
+        get: operations["corrections-list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/corrections/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Correction Settings */
+        get: operations["corrections-settings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/corrections/toggle": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Toggle Corrections
+         * @description Switches auto-correction on or off for the whole studio (off by default).
+         */
+        post: operations["corrections-toggle"];
         delete?: never;
         options?: never;
         head?: never;
@@ -873,6 +990,147 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/replenishment/readiness": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness
+         * @description Whether each active character of the project (by name, case-insensitive, or slug) has its target.
+         */
+        get: operations["replenishment-readiness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/replenishment/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run
+         * @description Checks the character now; a stop after consecutive rejects is lifted first (resume).
+         */
+        post: operations["replenishment-run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/replenishment/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Update Settings
+         * @description Changes any subset of the settings; while enabled, characters with a deficit are checked.
+         */
+        put: operations["replenishment-settings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/replenishment/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Status
+         * @description The settings, batches in flight studio-wide, and every active character's state.
+         */
+        get: operations["replenishment-status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/replenishment/target": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Target
+         * @description Sets a character's target of approved images (clears a stop); without project_id the slug
+         *     must name one character.
+         */
+        post: operations["replenishment-target"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/replenishment/toggle": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Toggle
+         * @description Turns the loop on or off; turning it on checks every character with a deficit.
+         */
+        post: operations["replenishment-toggle"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/review/vision/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Vision Status
+         * @description Whether the vision review can run now: OLLAMA_HOST set, Ollama reachable, the model there.
+         */
+        get: operations["approval-vision_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/storylines": {
         parameters: {
             query?: never;
@@ -994,6 +1252,140 @@ export interface paths {
         post?: never;
         /** Revoke Token */
         delete: operations["core-revoke_token"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/training/base-models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Base Models
+         * @description Diffusers folders and .safetensors checkpoints (SD1.5, SDXL) under ANIME_STUDIO_HOME/models and
+         *     COMFYUI_MODELS_DIR/checkpoints.
+         */
+        get: operations["training-base_models"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/training/readiness": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Readiness */
+        get: operations["training-readiness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/training/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Runs */
+        get: operations["training-list"];
+        put?: never;
+        /**
+         * Create Run
+         * @description Queues a run (409 `not_enough_images` below the approved-image minimum, 409 `training_in_progress`
+         *     while the character has a queued or running run).
+         */
+        post: operations["training-create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/training/runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Run */
+        get: operations["training-get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/training/runs/{run_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel Run
+         * @description A queued run is cancelled at once; a running one stops after its current step (status follows).
+         */
+        post: operations["training-cancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/training/runs/{run_id}/samples/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Sample */
+        get: operations["training-sample"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/training/runs/{run_id}/use": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Use Run
+         * @description Makes the run's LoRA the character's active one (409 `no_lora` when the run produced none).
+         */
+        post: operations["training-use"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1197,6 +1589,23 @@ export interface components {
             /** Roles */
             roles?: ("keyframe" | "worker" | "hero")[] | null;
         };
+        /** BaseModelRead */
+        BaseModelRead: {
+            /**
+             * Architecture
+             * @enum {string}
+             */
+            architecture: "sd15" | "sdxl";
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "diffusers" | "single_file";
+            /** Name */
+            name: string;
+            /** Path */
+            path: string;
+        };
         /** Body_characters-upload_reference_images */
         "Body_characters-upload_reference_images": {
             /**
@@ -1351,6 +1760,76 @@ export interface components {
             /** Voice */
             voice?: string | null;
         };
+        /** CorrectionRead */
+        CorrectionRead: {
+            /** Character Id */
+            character_id: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Generation Id */
+            generation_id: number | null;
+            /** Id */
+            id: number;
+            /** Image Id */
+            image_id: number;
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "queued" | "approved" | "rejected" | "failed";
+            /** Params After */
+            params_after: {
+                [key: string]: unknown;
+            };
+            /** Params Before */
+            params_before: {
+                [key: string]: unknown;
+            };
+            /** Reason */
+            reason: string | null;
+            /**
+             * Strategy
+             * @enum {string}
+             */
+            strategy: "fix_quality" | "fix_resolution" | "fix_blur" | "fix_brightness" | "fix_contrast" | "fix_appearance" | "fix_solo";
+        };
+        /** CorrectionSettings */
+        CorrectionSettings: {
+            /** Enabled */
+            enabled: boolean;
+        };
+        /** CorrectionStat */
+        CorrectionStat: {
+            /** Approved */
+            approved: number;
+            /** Failed */
+            failed: number;
+            /** Queued */
+            queued: number;
+            /** Rejected */
+            rejected: number;
+            /**
+             * Strategy
+             * @enum {string}
+             */
+            strategy: "fix_quality" | "fix_resolution" | "fix_blur" | "fix_brightness" | "fix_contrast" | "fix_appearance" | "fix_solo";
+        };
+        /** DriftRead */
+        DriftRead: {
+            /** Alert */
+            alert: boolean;
+            /** Baseline Rate */
+            baseline_rate: number | null;
+            /** Message */
+            message: string | null;
+            /** Rolling Rate */
+            rolling_rate: number | null;
+            /** Window */
+            window: number;
+        };
         /** GalleryItem */
         GalleryItem: {
             /** Bytes */
@@ -1423,6 +1902,8 @@ export interface components {
          *     the whole design when no character is given).
          */
         GenerationCreate: {
+            /** Cfg */
+            cfg?: number | null;
             /** Character Id */
             character_id?: number | null;
             /**
@@ -1439,6 +1920,8 @@ export interface components {
             engine?: ("framepack" | "ltx") | null;
             /** Height */
             height?: number | null;
+            /** Ip Adapter Weight */
+            ip_adapter_weight?: number | null;
             /**
              * Kind
              * @default image
@@ -1450,6 +1933,8 @@ export interface components {
              * @default
              */
             motion_prompt?: string;
+            /** Negative Extra */
+            negative_extra?: string | null;
             /** Project Id */
             project_id?: number | null;
             /**
@@ -1463,6 +1948,8 @@ export interface components {
             seed?: number | null;
             /** Source Output Id */
             source_output_id?: number | null;
+            /** Steps */
+            steps?: number | null;
             /** Width */
             width?: number | null;
         };
@@ -1658,6 +2145,66 @@ export interface components {
              */
             reviewer: "human" | "model" | "metrics";
         };
+        /** LearningRead */
+        LearningRead: {
+            /** Approval Rate */
+            approval_rate: number | null;
+            /** Approved */
+            approved: number;
+            /** Character Id */
+            character_id: number;
+            /** Corrections */
+            corrections: components["schemas"]["CorrectionStat"][];
+            /** Decisions */
+            decisions: number;
+            drift: components["schemas"]["DriftRead"];
+            /** Parameters */
+            parameters: components["schemas"]["ParameterStat"][];
+            /** Reasons */
+            reasons: components["schemas"]["ReasonCount"][];
+            /** Rejected */
+            rejected: number;
+            /** Suggested */
+            suggested: components["schemas"]["Suggestion"][];
+        };
+        /** LoraRead */
+        LoraRead: {
+            /** Active */
+            active: boolean;
+            /** Alpha */
+            alpha: number;
+            /**
+             * Architecture
+             * @enum {string}
+             */
+            architecture: "sd15" | "sdxl";
+            /** Character Id */
+            character_id: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Path */
+            path: string;
+            /** Rank */
+            rank: number;
+            /** Run Id */
+            run_id: number | null;
+            /** Trigger */
+            trigger: string | null;
+        };
+        /** LossPoint */
+        LossPoint: {
+            /** Loss */
+            loss: number;
+            /** Step */
+            step: number;
+        };
         /** MetricsReviewRead */
         MetricsReviewRead: {
             /** Rejected */
@@ -1665,10 +2212,41 @@ export interface components {
             /** Scored */
             scored: number;
         };
+        /** Readiness */
+        packages__approval__replenish_schemas__Readiness: {
+            /** Characters */
+            characters: components["schemas"]["ReadinessCharacter"][];
+            /** Project Id */
+            project_id: number;
+            /** Project Name */
+            project_name: string;
+            /** Ready */
+            ready: boolean;
+        };
+        /** Readiness */
+        packages__lora_training__schemas__Readiness: {
+            /** Approved */
+            approved: number;
+            /** Character Id */
+            character_id: number;
+            /** Message */
+            message: string;
+            /** Ready */
+            ready: boolean;
+            /** Required */
+            required: number;
+        };
         /** Page[CharacterRead] */
         Page_CharacterRead_: {
             /** Items */
             items: components["schemas"]["CharacterRead"][];
+            /** Total */
+            total: number;
+        };
+        /** Page[CorrectionRead] */
+        Page_CorrectionRead_: {
+            /** Items */
+            items: components["schemas"]["CorrectionRead"][];
             /** Total */
             total: number;
         };
@@ -1735,6 +2313,13 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** Page[TrainingRunRead] */
+        Page_TrainingRunRead_: {
+            /** Items */
+            items: components["schemas"]["TrainingRunRead"][];
+            /** Total */
+            total: number;
+        };
         /** Palette */
         Palette: {
             /**
@@ -1744,6 +2329,19 @@ export interface components {
             colors?: string[];
             /** Name */
             name: string;
+        };
+        /** ParameterStat */
+        ParameterStat: {
+            /** Approved */
+            approved: number;
+            /** Parameter */
+            parameter: string;
+            /** Rate */
+            rate: number;
+            /** Rejected */
+            rejected: number;
+            /** Value */
+            value: string;
         };
         /** ProjectCreate */
         ProjectCreate: {
@@ -1887,6 +2485,30 @@ export interface components {
             /** Width */
             width: number;
         };
+        /** ReadinessCharacter */
+        ReadinessCharacter: {
+            /** Approved */
+            approved: number;
+            /** Character Id */
+            character_id: number;
+            /** Character Name */
+            character_name: string;
+            /** Character Slug */
+            character_slug: string;
+            /** Missing */
+            missing: number;
+            /** Ready */
+            ready: boolean;
+            /** Target */
+            target: number;
+        };
+        /** ReasonCount */
+        ReasonCount: {
+            /** Count */
+            count: number;
+            /** Reason */
+            reason: string;
+        };
         /** ReasonRead */
         ReasonRead: {
             /**
@@ -1933,9 +2555,105 @@ export interface components {
              */
             reason: "wrong_character" | "anatomy" | "blur" | "not_solo" | "wrong_species" | "style" | "other";
         };
+        /** ReplenishmentCharacter */
+        ReplenishmentCharacter: {
+            /** Approved */
+            approved: number;
+            /** Character Id */
+            character_id: number;
+            /** Character Name */
+            character_name: string;
+            /** Character Slug */
+            character_slug: string;
+            /** Consecutive Rejects */
+            consecutive_rejects: number;
+            /** Cooldown Until */
+            cooldown_until: string | null;
+            /** Daily Count */
+            daily_count: number;
+            /** Deficit */
+            deficit: number;
+            /** In Flight */
+            in_flight: number;
+            /** Last Run At */
+            last_run_at: string | null;
+            /** Pending */
+            pending: number;
+            /** Project Id */
+            project_id: number;
+            /** Project Slug */
+            project_slug: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "disabled" | "done" | "running" | "cooldown" | "waiting" | "stopped" | "idle";
+            /** Stopped Reason */
+            stopped_reason: ("consecutive_rejects" | "daily_limit") | null;
+            /** Target */
+            target: number;
+        };
+        /** ReplenishmentSettings */
+        ReplenishmentSettings: {
+            /** Batch Size */
+            batch_size: number;
+            /** Cooldown S */
+            cooldown_s: number;
+            /** Daily Limit */
+            daily_limit: number;
+            /** Default Target */
+            default_target: number;
+            /** Enabled */
+            enabled: boolean;
+            /** Max Concurrent */
+            max_concurrent: number;
+            /** Max Consecutive Rejects */
+            max_consecutive_rejects: number;
+            /** Pending Buffer */
+            pending_buffer: number;
+        };
+        /**
+         * ReplenishmentSettingsUpdate
+         * @description Any subset of the settings; a field sent must have a value in range (null is refused).
+         */
+        ReplenishmentSettingsUpdate: {
+            /** Batch Size */
+            batch_size?: number | null;
+            /** Cooldown S */
+            cooldown_s?: number | null;
+            /** Daily Limit */
+            daily_limit?: number | null;
+            /** Default Target */
+            default_target?: number | null;
+            /** Enabled */
+            enabled?: boolean | null;
+            /** Max Concurrent */
+            max_concurrent?: number | null;
+            /** Max Consecutive Rejects */
+            max_consecutive_rejects?: number | null;
+            /** Pending Buffer */
+            pending_buffer?: number | null;
+        };
+        /** ReplenishmentStatus */
+        ReplenishmentStatus: {
+            /** Active Batches */
+            active_batches: number;
+            /** Characters */
+            characters: components["schemas"]["ReplenishmentCharacter"][];
+            settings: components["schemas"]["ReplenishmentSettings"];
+        };
+        /** SampleRead */
+        SampleRead: {
+            /** Step */
+            step: number;
+            /** Url */
+            url: string;
+        };
         /**
          * Scores
-         * @description Review scores, each 0..1; other keys a reviewer adds are kept.
+         * @description Review scores: quality 0..1; a vision review's character_match, clarity and training_value
+         *     are 0-10 and solo a bool; other keys a reviewer adds are kept (see packages/approval/vision.py
+         *     and metrics_review.py for the two shapes, and `vision_error` for a failed vision review).
          */
         Scores: {
             /** Character Match */
@@ -1945,7 +2663,7 @@ export interface components {
             /** Quality */
             quality?: number | null;
             /** Solo */
-            solo?: number | null;
+            solo?: boolean | null;
             /** Training Value */
             training_value?: number | null;
         } & {
@@ -2180,6 +2898,17 @@ export interface components {
             /** Width */
             width?: number | null;
         };
+        /** Suggestion */
+        Suggestion: {
+            /** Parameter */
+            parameter: string;
+            /** Rate */
+            rate: number;
+            /** Support */
+            support: number;
+            /** Value */
+            value: string;
+        };
         /** TokenCreate */
         TokenCreate: {
             /** Name */
@@ -2222,6 +2951,136 @@ export interface components {
             /** User Name */
             user_name: string;
         };
+        /** TrainingCreate */
+        TrainingCreate: {
+            /**
+             * Alpha
+             * @default 16
+             */
+            alpha?: number;
+            /**
+             * Base Model
+             * @description a name from GET /training/base-models
+             */
+            base_model: string;
+            /**
+             * Batch Size
+             * @default 1
+             */
+            batch_size?: number;
+            /** Character Id */
+            character_id: number;
+            /**
+             * Epochs
+             * @default 10
+             */
+            epochs?: number;
+            /**
+             * Learning Rate
+             * @default 0.0001
+             */
+            learning_rate?: number;
+            /**
+             * Max Steps
+             * @description stop after this many steps (wins over epochs)
+             */
+            max_steps?: number | null;
+            /**
+             * Precision
+             * @default fp32
+             * @enum {string}
+             */
+            precision?: "fp32" | "fp16" | "bf16";
+            /**
+             * Rank
+             * @default 16
+             */
+            rank?: number;
+            /**
+             * Resolution
+             * @description a multiple of 64
+             * @default 512
+             */
+            resolution?: number;
+            /**
+             * Sample Every
+             * @description a sample image every N steps; 0 for none
+             * @default 0
+             */
+            sample_every?: number;
+            /** Seed */
+            seed?: number | null;
+            /**
+             * Train Text Encoder
+             * @default false
+             */
+            train_text_encoder?: boolean;
+            /**
+             * Trigger
+             * @description the LoRA's trigger word; default: the character's slug
+             */
+            trigger?: string | null;
+        };
+        /** TrainingRunRead */
+        TrainingRunRead: {
+            /** Base Model */
+            base_model: string;
+            /** Character Id */
+            character_id: number;
+            /** Character Name */
+            character_name: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Epoch */
+            epoch: number;
+            /** Error */
+            error: string | null;
+            /** Eta S */
+            eta_s: number | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Id */
+            id: number;
+            /** Log Tail */
+            log_tail: string[];
+            /** Lora Id */
+            lora_id: number | null;
+            /** Loss */
+            loss: components["schemas"]["LossPoint"][];
+            /** Output Path */
+            output_path: string | null;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Peak Memory Mb */
+            peak_memory_mb: number | null;
+            /** Project Id */
+            project_id: number;
+            /** Samples */
+            samples: components["schemas"]["SampleRead"][];
+            /** Started At */
+            started_at: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            /** Step */
+            step: number;
+            /** Total Epochs */
+            total_epochs: number;
+            /** Total Steps */
+            total_steps: number;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
         /** User */
         User: {
             /** Id */
@@ -2251,6 +3110,32 @@ export interface components {
              * @description http(s) URL, or file:// inside the studio home or ANIME_STUDIO_INGEST_DIR
              */
             url: string;
+        };
+        /** VisionReviewRead */
+        VisionReviewRead: {
+            /** Approved */
+            approved: number;
+            /** Errors */
+            errors: string[];
+            /** Failed */
+            failed: number;
+            /** Rejected */
+            rejected: number;
+            /** Reviewed */
+            reviewed: number;
+            /** Unreadable */
+            unreadable: number;
+        };
+        /** VisionStatusRead */
+        VisionStatusRead: {
+            /** Available */
+            available: boolean;
+            /** Error */
+            error: string | null;
+            /** Host */
+            host: string | null;
+            /** Model */
+            model: string;
         };
         /** WorldSettingsRead */
         WorldSettingsRead: {
@@ -2865,6 +3750,68 @@ export interface operations {
             };
         };
     };
+    "learning-character": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                character_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LearningRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-loras": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                character_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoraRead"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "characters-get_prompt": {
         parameters: {
             query?: never;
@@ -3057,6 +4004,39 @@ export interface operations {
             };
         };
     };
+    "approval-review_vision": {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                character_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VisionReviewRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "characters-get_character_by_slug": {
         parameters: {
             query: {
@@ -3077,6 +4057,90 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CharacterRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "corrections-list": {
+        parameters: {
+            query?: {
+                character_id?: number | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_CorrectionRead_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "corrections-settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CorrectionSettings"];
+                };
+            };
+        };
+    };
+    "corrections-toggle": {
+        parameters: {
+            query: {
+                enabled: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CorrectionSettings"];
                 };
             };
             /** @description Validation Error */
@@ -4204,6 +5268,216 @@ export interface operations {
             };
         };
     };
+    "replenishment-readiness": {
+        parameters: {
+            query: {
+                project_name: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["packages__approval__replenish_schemas__Readiness"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "replenishment-run": {
+        parameters: {
+            query: {
+                character_id: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplenishmentCharacter"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "replenishment-settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReplenishmentSettingsUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplenishmentSettings"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "replenishment-status": {
+        parameters: {
+            query?: {
+                project_id?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplenishmentStatus"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "replenishment-target": {
+        parameters: {
+            query: {
+                character_slug: string;
+                project_id?: number | null;
+                target: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplenishmentCharacter"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "replenishment-toggle": {
+        parameters: {
+            query: {
+                enabled: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplenishmentSettings"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "approval-vision_status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VisionStatusRead"];
+                };
+            };
+        };
+    };
     "story-list_storylines": {
         parameters: {
             query: {
@@ -4627,6 +5901,248 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-base_models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BaseModelRead"][];
+                };
+            };
+        };
+    };
+    "training-readiness": {
+        parameters: {
+            query: {
+                character_id: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["packages__lora_training__schemas__Readiness"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-list": {
+        parameters: {
+            query?: {
+                character_id?: number | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_TrainingRunRead_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TrainingCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingRunRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingRunRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingRunRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-sample": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-use": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoraRead"];
+                };
             };
             /** @description Validation Error */
             422: {
