@@ -36,6 +36,7 @@ from packages.core.settings import Settings, get_settings
 from packages.core.startup import Prepared, prepare
 from packages.story.router import router as story_router
 from packages.lora_training.router import router as training_router
+from packages.scene_generation.router import router as scenes_router
 from packages.visual_pipeline import pool as backend_pool
 from packages.visual_pipeline.router import router as generation_router
 
@@ -59,6 +60,7 @@ ROUTERS = [
     (corrections_router, "corrections"),
     (replenish_router, "replenishment"),
     (training_router, "training"),
+    (scenes_router, "scenes"),
 ]
 
 SECURITY_HEADERS = {

@@ -8,6 +8,7 @@ export const TABS = [
   { name: 'approve', label: 'Approve', key: 'a' },
   { name: 'train', label: 'Train', key: 't' },
   { name: 'generate', label: 'Generate', key: 'g' },
+  { name: 'scenes', label: 'Scenes', key: 'e' },
   { name: 'gallery', label: 'Gallery', key: 'l' },
 ] as const
 
@@ -46,6 +47,12 @@ export const createAppRouter = () =>
             path: 'generate',
             name: 'generate',
             component: () => import('@/features/generation/GenerateView.vue'),
+          },
+          // /scenes/<id> opens that scene's builder and monitor (shareable)
+          {
+            path: 'scenes/:sceneId(\\d+)?',
+            name: 'scenes',
+            component: () => import('@/features/scenes/ScenesView.vue'),
           },
           { path: 'gallery', name: 'gallery', component: () => import('@/features/gallery/GalleryView.vue') },
         ],

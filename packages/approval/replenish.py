@@ -84,8 +84,9 @@ def state_of(settings, view) -> tuple[str, str | None]:
         state = "disabled"
     elif view["approved"] >= view["target"]:
         state = "done"
-    elif view["stopped_reason"] or view["daily_count"] >= settings["daily_limit"]:
-        state = "stopped"
+    elif (view["stopped_reason"] or view["consecutive_rejects"] >= settings["max_consecutive_rejects"]
+          or view["daily_count"] >= settings["daily_limit"]):
+        state = "stopped"  # as plan_batch decides: the count stops it before a check stores the reason
     elif view["batch_in_flight"] or view["batch_pending"]:
         state = "running"
     elif pending_total(view) >= settings["pending_buffer"]:
@@ -95,6 +96,8 @@ def state_of(settings, view) -> tuple[str, str | None]:
     else:
         state = "idle"
     reason = view["stopped_reason"]
+    if reason is None and view["consecutive_rejects"] >= settings["max_consecutive_rejects"]:
+        reason = "consecutive_rejects"
     if reason is None and view["daily_count"] >= settings["daily_limit"]:
         reason = "daily_limit"
     return state, reason

@@ -70,11 +70,13 @@ def job_blueprints() -> dict[str, procrastinate.Blueprint]:
     from packages.approval.replenish_jobs import replenish_jobs
     from packages.approval.vision_review import vision_jobs
     from packages.lora_training.jobs import training_jobs
+    from packages.scene_generation.jobs import scene_jobs
     from packages.visual_pipeline.jobs import generation_jobs
 
     return {"core": core_jobs, "generation": generation_jobs, "ingestion": ingestion_jobs,
             "review": review_jobs, "correction": correction_jobs,
-            "replenish": replenish_jobs, "vision": vision_jobs, "training": training_jobs}
+            "replenish": replenish_jobs, "vision": vision_jobs, "training": training_jobs,
+            "scene": scene_jobs}
 
 
 @functools.cache

@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(16, alias="ANIME_STUDIO_WORKER_CONCURRENCY")  # jobs at once per worker
     stalled_job_s: float = Field(30.0, alias="ANIME_STUDIO_STALLED_JOB_S")  # a dead worker's jobs are retried after
     retry_backoff_s: float = Field(1.0, alias="ANIME_STUDIO_RETRY_BACKOFF_S")  # retry n waits 2^n times this
-    video_engines: str = Field("framepack,ltx", alias="ANIME_STUDIO_VIDEO_ENGINES")  # fallback chain, in order
+    # fallback chain, in order; "animatic" (CPU, ffmpeg) renders when no backend can run the others
+    video_engines: str = Field("framepack,ltx,animatic", alias="ANIME_STUDIO_VIDEO_ENGINES")
+    story_model: str = Field("llama3.1", alias="ANIME_STUDIO_STORY_MODEL")  # Ollama model of story-to-scenes
 
     comfyui_urls: str = Field("", alias="COMFYUI_URLS")
     comfyui_models_dir: Path | None = Field(None, alias="COMFYUI_MODELS_DIR")

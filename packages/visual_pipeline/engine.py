@@ -200,6 +200,9 @@ async def _execute(generation_id: int) -> None:
     exclude: list[int] = []
     params = dict(gen["params"])
     while True:
+        if gen["kind"] == "video" and (params.get("engines") or [None])[0] == "animatic":
+            await _animatic(gen, params)  # the chain's last engine: no backend needed
+            return
         async with runtime.acquire() as conn:
             try:
                 recipe = await build_recipe(conn, settings, gen, params)
@@ -239,6 +242,24 @@ async def _execute(generation_id: int) -> None:
         await _update(gen["id"], events.GenerationCompleted, event={"output_ids": output_ids}, status="succeeded",
                       finished_at=_now(), step="done", outputs=output_ids)
         return
+
+
+async def _animatic(gen, params: dict) -> None:
+    """Renders the animatic on the CPU (packages/visual_pipeline/animatic.py) and records it."""
+    from packages.visual_pipeline import animatic
+
+    gen = await _update(gen["id"], events.GenerationProgress, status="running", engine="animatic", params=params,
+                        attempts=gen["attempts"] + 1, started_at=gen["started_at"] or _now(), backend_id=None,
+                        step="animatic on the CPU")
+    try:
+        output_ids = await animatic.store(runtime.pool, runtime.settings, gen, params)
+    except ValueError as exc:
+        await _fail(gen["id"], str(exc), "animatic_failed")
+        return
+    if (await _load(gen["id"]))["status"] == "cancelled":  # cancelled while it rendered
+        return
+    await _update(gen["id"], events.GenerationCompleted, event={"output_ids": output_ids}, status="succeeded",
+                  finished_at=_now(), step="done (animatic)", outputs=output_ids, progress=1.0)
 
 
 async def _after_failure(gen, backend, exc: ComfyError, params: dict, exclude: list[int]) -> dict | None:

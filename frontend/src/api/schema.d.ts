@@ -1131,6 +1131,248 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/scenes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Scenes */
+        get: operations["scenes-list_scenes"];
+        put?: never;
+        /** Create Scene */
+        post: operations["scenes-create_scene"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/scenes/{scene_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Scene */
+        get: operations["scenes-get_scene"];
+        put?: never;
+        post?: never;
+        /** Delete Scene */
+        delete: operations["scenes-delete_scene"];
+        options?: never;
+        head?: never;
+        /** Update Scene */
+        patch: operations["scenes-update_scene"];
+        trace?: never;
+    };
+    "/scenes/{scene_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel Scene */
+        post: operations["scenes-cancel_scene"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/scenes/{scene_id}/generate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Generate Scene */
+        post: operations["scenes-generate_scene"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/scenes/{scene_id}/output": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Scene Output */
+        get: operations["scenes-scene_output"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/scenes/{scene_id}/shots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create Shot */
+        post: operations["scenes-create_shot"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/scenes/{scene_id}/shots/{shot_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete Shot */
+        delete: operations["scenes-delete_shot"];
+        options?: never;
+        head?: never;
+        /** Update Shot */
+        patch: operations["scenes-update_shot"];
+        trace?: never;
+    };
+    "/scenes/{scene_id}/shots/{shot_id}/first-frame": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Shot First Frame */
+        get: operations["scenes-shot_first_frame"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/scenes/{scene_id}/shots/{shot_id}/last-frame": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Shot Last Frame */
+        get: operations["scenes-shot_last_frame"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/scenes/{scene_id}/shots/{shot_id}/move": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Move Shot */
+        post: operations["scenes-move_shot"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/scenes/{scene_id}/shots/{shot_id}/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reset Shot */
+        post: operations["scenes-reset_shot"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/scenes/{scene_id}/shots/{shot_id}/video": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Shot Video */
+        get: operations["scenes-shot_video"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/scenes/generate-from-story": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Generate From Story */
+        post: operations["scenes-generate_from_story"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/scenes/presets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Presets */
+        get: operations["scenes-list_presets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/storylines": {
         parameters: {
             query?: never;
@@ -2212,6 +2454,27 @@ export interface components {
             /** Scored */
             scored: number;
         };
+        /** MotionPreset */
+        MotionPreset: {
+            /**
+             * Animatic Motion
+             * @enum {string}
+             */
+            animatic_motion: "push-in" | "pan" | "tilt" | "shake";
+            /** Camera Angle */
+            camera_angle: string;
+            /** Default Duration S */
+            default_duration_s: number;
+            /** Label */
+            label: string;
+            /** Motion Prompts */
+            motion_prompts: string[];
+            /**
+             * Shot Type
+             * @enum {string}
+             */
+            shot_type: "establishing" | "wide" | "medium" | "close-up" | "extreme-close-up" | "action";
+        };
         /** Readiness */
         packages__approval__replenish_schemas__Readiness: {
             /** Characters */
@@ -2282,6 +2545,13 @@ export interface components {
         Page_ReferenceImageRead_: {
             /** Items */
             items: components["schemas"]["ReferenceImageRead"][];
+            /** Total */
+            total: number;
+        };
+        /** Page[SceneRead] */
+        Page_SceneRead_: {
+            /** Items */
+            items: components["schemas"]["SceneRead"][];
             /** Total */
             total: number;
         };
@@ -2649,6 +2919,200 @@ export interface components {
             /** Url */
             url: string;
         };
+        /** SceneCreate */
+        SceneCreate: {
+            /**
+             * Accept Animatics
+             * @default false
+             */
+            accept_animatics?: boolean;
+            /**
+             * Description
+             * @default
+             */
+            description?: string;
+            /**
+             * Location
+             * @default
+             */
+            location?: string;
+            /**
+             * Mood
+             * @default
+             */
+            mood?: string;
+            /**
+             * Music Mode
+             * @default mood
+             * @enum {string}
+             */
+            music_mode?: "mood" | "none";
+            /** Project Id */
+            project_id: number;
+            /** Target Duration S */
+            target_duration_s?: number | null;
+            /**
+             * Time Of Day
+             * @default
+             */
+            time_of_day?: string;
+            /** Title */
+            title: string;
+            /**
+             * Weather
+             * @default
+             */
+            weather?: string;
+        };
+        /** SceneDetail */
+        SceneDetail: {
+            /** Accept Animatics */
+            accept_animatics: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string;
+            /** Duration S */
+            duration_s: number | null;
+            /** Error */
+            error: string | null;
+            /** Has Animatics */
+            has_animatics: boolean;
+            /** Id */
+            id: number;
+            /** Location */
+            location: string;
+            /** Mood */
+            mood: string;
+            /**
+             * Music Mode
+             * @enum {string}
+             */
+            music_mode: "mood" | "none";
+            /** Output Url */
+            output_url: string | null;
+            /** Position */
+            position: number;
+            /** Progress */
+            progress: number;
+            /** Project Id */
+            project_id: number;
+            /** Publishable */
+            publishable: boolean;
+            /** Shot Count */
+            shot_count: number;
+            /** Shots */
+            shots: components["schemas"]["ShotRead"][];
+            /** Shots Done */
+            shots_done: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "draft" | "queued" | "generating" | "assembling" | "done" | "failed" | "cancelled";
+            /** Step */
+            step: string;
+            /** Target Duration S */
+            target_duration_s: number | null;
+            /** Time Of Day */
+            time_of_day: string;
+            /** Title */
+            title: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Weather */
+            weather: string;
+        };
+        /** SceneRead */
+        SceneRead: {
+            /** Accept Animatics */
+            accept_animatics: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string;
+            /** Duration S */
+            duration_s: number | null;
+            /** Error */
+            error: string | null;
+            /** Has Animatics */
+            has_animatics: boolean;
+            /** Id */
+            id: number;
+            /** Location */
+            location: string;
+            /** Mood */
+            mood: string;
+            /**
+             * Music Mode
+             * @enum {string}
+             */
+            music_mode: "mood" | "none";
+            /** Output Url */
+            output_url: string | null;
+            /** Position */
+            position: number;
+            /** Progress */
+            progress: number;
+            /** Project Id */
+            project_id: number;
+            /** Publishable */
+            publishable: boolean;
+            /** Shot Count */
+            shot_count: number;
+            /** Shots Done */
+            shots_done: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "draft" | "queued" | "generating" | "assembling" | "done" | "failed" | "cancelled";
+            /** Step */
+            step: string;
+            /** Target Duration S */
+            target_duration_s: number | null;
+            /** Time Of Day */
+            time_of_day: string;
+            /** Title */
+            title: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Weather */
+            weather: string;
+        };
+        /** SceneUpdate */
+        SceneUpdate: {
+            /** Accept Animatics */
+            accept_animatics?: boolean | null;
+            /** Description */
+            description?: string | null;
+            /** Location */
+            location?: string | null;
+            /** Mood */
+            mood?: string | null;
+            /** Music Mode */
+            music_mode?: ("mood" | "none") | null;
+            /** Target Duration S */
+            target_duration_s?: number | null;
+            /** Time Of Day */
+            time_of_day?: string | null;
+            /** Title */
+            title?: string | null;
+            /** Weather */
+            weather?: string | null;
+        };
         /**
          * Scores
          * @description Review scores: quality 0..1; a vision review's character_match, clarity and training_value
@@ -2677,6 +3141,207 @@ export interface components {
         /** SessionOut */
         SessionOut: {
             user: components["schemas"]["User"];
+        };
+        /** ShotAttempt */
+        ShotAttempt: {
+            /** Attempt */
+            attempt: number;
+            /** Engine */
+            engine: string | null;
+            /** Error */
+            error: string | null;
+            /** Generation Id */
+            generation_id: number;
+            /** Passed */
+            passed: boolean;
+            /** Reviewer */
+            reviewer: ("vision" | "metrics") | null;
+            /** Score */
+            score: number | null;
+            /** Seed */
+            seed: number;
+            /** Steps */
+            steps: number | null;
+            /** Threshold */
+            threshold: number;
+            /** Video Output Id */
+            video_output_id?: number | null;
+        };
+        /** ShotCreate */
+        ShotCreate: {
+            /**
+             * Camera Angle
+             * @default
+             */
+            camera_angle?: string;
+            /**
+             * Character Ids
+             * @default []
+             */
+            character_ids?: number[];
+            /** Dialogue Character Id */
+            dialogue_character_id?: number | null;
+            /**
+             * Dialogue Text
+             * @default
+             */
+            dialogue_text?: string;
+            /**
+             * Duration S
+             * @default 3
+             */
+            duration_s?: number;
+            /**
+             * Motion Prompt
+             * @default
+             */
+            motion_prompt?: string;
+            /**
+             * Negative Prompt
+             * @default
+             */
+            negative_prompt?: string;
+            /** Position */
+            position?: number | null;
+            /**
+             * Prompt
+             * @default
+             */
+            prompt?: string;
+            /**
+             * Shot Type
+             * @default medium
+             * @enum {string}
+             */
+            shot_type?: "establishing" | "wide" | "medium" | "close-up" | "extreme-close-up" | "action";
+            /** Source Output Id */
+            source_output_id?: number | null;
+            /**
+             * Transition
+             * @default dissolve
+             * @enum {string}
+             */
+            transition?: "dissolve" | "fade" | "wipe" | "cut";
+            /**
+             * Transition S
+             * @default 0.3
+             */
+            transition_s?: number;
+        };
+        /** ShotRead */
+        ShotRead: {
+            /** Attempt */
+            attempt: number;
+            /** Attempts */
+            attempts: components["schemas"]["ShotAttempt"][];
+            /** Camera Angle */
+            camera_angle: string;
+            /** Character Ids */
+            character_ids: number[];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Dialogue Character Id */
+            dialogue_character_id: number | null;
+            /** Dialogue Text */
+            dialogue_text: string;
+            /** Duration S */
+            duration_s: number;
+            /** Engine */
+            engine: string | null;
+            /** Error */
+            error: string | null;
+            /** First Frame Url */
+            first_frame_url: string | null;
+            /** Gate Passed */
+            gate_passed: boolean | null;
+            /** Generation Id */
+            generation_id: number | null;
+            /** Id */
+            id: number;
+            /** Is Animatic */
+            is_animatic: boolean;
+            /** Last Frame Output Id */
+            last_frame_output_id: number | null;
+            /** Last Frame Url */
+            last_frame_url: string | null;
+            /** Motion Prompt */
+            motion_prompt: string;
+            /** Negative Prompt */
+            negative_prompt: string;
+            /** Position */
+            position: number;
+            /** Prompt */
+            prompt: string;
+            /** Quality Score */
+            quality_score: number | null;
+            /** Scene Id */
+            scene_id: number;
+            /** Seed */
+            seed: number | null;
+            /**
+             * Shot Type
+             * @enum {string}
+             */
+            shot_type: "establishing" | "wide" | "medium" | "close-up" | "extreme-close-up" | "action";
+            /** Source Output Id */
+            source_output_id: number | null;
+            /** Start Output Id */
+            start_output_id: number | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "generating" | "reviewing" | "done" | "failed";
+            /** Steps */
+            steps: number | null;
+            /** Threshold */
+            threshold: number | null;
+            /**
+             * Transition
+             * @enum {string}
+             */
+            transition: "dissolve" | "fade" | "wipe" | "cut";
+            /** Transition S */
+            transition_s: number;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Video Output Id */
+            video_output_id: number | null;
+            /** Video Url */
+            video_url: string | null;
+        };
+        /** ShotUpdate */
+        ShotUpdate: {
+            /** Camera Angle */
+            camera_angle?: string | null;
+            /** Character Ids */
+            character_ids?: number[] | null;
+            /** Dialogue Character Id */
+            dialogue_character_id?: number | null;
+            /** Dialogue Text */
+            dialogue_text?: string | null;
+            /** Duration S */
+            duration_s?: number | null;
+            /** Motion Prompt */
+            motion_prompt?: string | null;
+            /** Negative Prompt */
+            negative_prompt?: string | null;
+            /** Prompt */
+            prompt?: string | null;
+            /** Shot Type */
+            shot_type?: ("establishing" | "wide" | "medium" | "close-up" | "extreme-close-up" | "action") | null;
+            /** Source Output Id */
+            source_output_id?: number | null;
+            /** Transition */
+            transition?: ("dissolve" | "fade" | "wipe" | "cut") | null;
+            /** Transition S */
+            transition_s?: number | null;
         };
         /** StoredEvent */
         StoredEvent: {
@@ -2771,6 +3436,13 @@ export interface components {
             title?: string | null;
             /** Tone */
             tone?: string | null;
+        };
+        /** StoryRequest */
+        StoryRequest: {
+            /** Project Id */
+            project_id: number;
+            /** Storyline Id */
+            storyline_id?: number | null;
         };
         /** StyleCreate */
         StyleCreate: {
@@ -5474,6 +6146,590 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["VisionStatusRead"];
+                };
+            };
+        };
+    };
+    "scenes-list_scenes": {
+        parameters: {
+            query: {
+                limit?: number;
+                offset?: number;
+                project_id: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_SceneRead_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-create_scene": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SceneCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SceneRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-get_scene": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SceneDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-delete_scene": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-update_scene": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SceneUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SceneRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-cancel_scene": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SceneRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-generate_scene": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SceneRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-scene_output": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "video/mp4": unknown;
+                };
+            };
+            /** @description Partial content */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-create_shot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShotCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShotRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-delete_shot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: number;
+                shot_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-update_shot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: number;
+                shot_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShotUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShotRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-shot_first_frame": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: number;
+                shot_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-shot_last_frame": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: number;
+                shot_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-move_shot": {
+        parameters: {
+            query: {
+                position: number;
+            };
+            header?: never;
+            path: {
+                scene_id: number;
+                shot_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShotRead"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-reset_shot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: number;
+                shot_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShotRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-shot_video": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: number;
+                shot_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "video/mp4": unknown;
+                };
+            };
+            /** @description Partial content */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-generate_from_story": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StoryRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SceneDetail"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-list_presets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MotionPreset"][];
                 };
             };
         };

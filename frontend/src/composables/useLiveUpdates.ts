@@ -8,6 +8,7 @@ import { useCharacters } from '@/features/characters/store'
 import { useGenerations } from '@/features/generation/store'
 import { useProjects } from '@/features/project/store'
 import { useStyles } from '@/features/project/stylesStore'
+import { useScenes } from '@/features/scenes/store'
 import { useStory } from '@/features/story/store'
 import { useTraining } from '@/features/training/store'
 
@@ -61,6 +62,15 @@ export const EVENT_TYPES = [
   'training.completed',
   'training.failed',
   'training.cancelled',
+  'scene.created',
+  'scene.updated',
+  'scene.deleted',
+  'scene.shots_changed',
+  'scene.progress',
+  'scene.completed',
+  'scene.failed',
+  'scene.cancelled',
+  'shot.progress',
 ] as const
 
 export function streamUrl(projectId: number | null, after: number | null, apiBase = bases.apiBase): string {
@@ -83,6 +93,7 @@ export function useEventRouter() {
   const replenishment = useReplenishment()
   const learning = useLearning()
   const training = useTraining()
+  const scenes = useScenes()
   const timers = new Map<string, ReturnType<typeof setTimeout>>()
 
   function later(key: string, run: () => Promise<unknown>) {
@@ -137,6 +148,7 @@ export function useEventRouter() {
       }
       case 'generation':
         generations.applyEvent(event)
+        scenes.applyGenerationEvent(event) // a shot's render
         // a job starting or ending changes its backend's running count
         if (event.type !== 'generation.progress' && backends.loaded) later('backends', () => backends.load())
         break
@@ -152,6 +164,10 @@ export function useEventRouter() {
         for (const each of scored) later(`image:${each}`, () => approval.refreshImage(each))
         break
       }
+      case 'scene':
+      case 'shot':
+        scenes.applyEvent(event)
+        break
       case 'backend': {
         const id = num('backend_id')
         if (id !== undefined) later(`backend:${id}`, () => backends.refreshOne(id))
