@@ -85,26 +85,31 @@ def load_diffusers(folder: Path, architecture: str, dtype) -> Components:
     return parts
 
 
-def load_single_file(path: Path, architecture: str, dtype, work: Path) -> Components:
+def load_single_file(path: Path, architecture: str, dtype, work: Path, config: Path | None = None) -> Components:
+    """`config` is the diffusers config folder describing the checkpoint (the shipped one for its
+    architecture unless given)."""
     from diffusers import DDPMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    config = CONFIGS / architecture
+    config = Path(config) if config else CONFIGS / architecture
     tokenizers = {"tokenizer": _clip_tokenizer(work / "tokenizer", "<|endoftext|>")}
     if architecture == "sdxl":
         tokenizers["tokenizer_2"] = _clip_tokenizer(work / "tokenizer", "!")
         pipe = StableDiffusionXLPipeline.from_single_file(str(path), config=str(config), local_files_only=True,
                                                           torch_dtype=dtype, **tokenizers)
     else:
+        # no safety checker: diffusers loads one (from the hub) for any `load_safety_checker` given, even False
         pipe = StableDiffusionPipeline.from_single_file(str(path), config=str(config), local_files_only=True,
-                                                        torch_dtype=dtype, load_safety_checker=False, **tokenizers)
+                                                        torch_dtype=dtype, safety_checker=None,
+                                                        feature_extractor=None, **tokenizers)
     return Components(architecture=architecture, unet=pipe.unet, vae=pipe.vae, text_encoder=pipe.text_encoder,
                       tokenizer=pipe.tokenizer, scheduler=DDPMScheduler.from_config(pipe.scheduler.config),
                       text_encoder_2=getattr(pipe, "text_encoder_2", None), tokenizer_2=getattr(pipe, "tokenizer_2", None))
 
 
 def load(base: dict, dtype, work: Path) -> Components:
-    """`base` is the run spec's {path, kind, architecture}."""
+    """`base` is the run spec's {path, kind, architecture} and, for a single file, an optional `config`
+    folder (diffusers component configs, no weights) to use instead of the shipped one."""
     path = Path(base["path"])
     if base["kind"] == "diffusers":
         return load_diffusers(path, base["architecture"], dtype)
-    return load_single_file(path, base["architecture"], dtype, work)
+    return load_single_file(path, base["architecture"], dtype, work, base.get("config"))

@@ -88,8 +88,17 @@ def add_lora(parts: loading.Components, params: dict) -> list[torch.nn.Parameter
     if params["train_text_encoder"]:
         for encoder in (parts.text_encoder, parts.text_encoder_2):
             if encoder is not None:
-                encoder.add_adapter(LoraConfig(target_modules=TEXT_TARGETS, **common))
+                encoder.add_adapter(LoraConfig(target_modules=text_targets(parts, encoder), **common))
     return [p for m in trained_models(parts, params).values() for p in m.parameters() if p.requires_grad]
+
+
+def text_targets(parts: loading.Components, encoder) -> list[str]:
+    """The text encoder's LoRA targets. SDXL conditions on CLIP-L's penultimate layer (its pooled output
+    is unused), so CLIP-L's last layer never gets a gradient: no LoRA there (it would export as zeros)."""
+    if parts.architecture == "sdxl" and encoder is parts.text_encoder:
+        return [f"encoder.layers.{i}.self_attn.{t}" for i in range(encoder.config.num_hidden_layers - 1)
+                for t in TEXT_TARGETS]
+    return TEXT_TARGETS
 
 
 def trained_models(parts: loading.Components, params: dict) -> dict[str, torch.nn.Module]:
