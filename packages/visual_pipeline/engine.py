@@ -28,7 +28,7 @@ MAX_ATTEMPTS = 3
 TERMINAL = ("succeeded", "failed", "cancelled")
 FAIL_AT_ONCE = ("missing_model", "missing_node", "validation", "no_outputs")
 # events after which a backend slot may be free (or a backend changed): waiting jobs try again
-SLOT_EVENTS = frozenset({"generation.executed", "generation.failed", "generation.cancelled", "generation.retrying",
+SLOT_EVENTS = frozenset({"backend.slot_freed", "generation.failed", "generation.cancelled", "generation.retrying",
                          "backend.changed"})
 
 
@@ -72,6 +72,8 @@ async def _release(gen_id: int, backend_id: int) -> None:
                     project_id=fresh["project_id"], generation_id=gen_id, character_id=fresh["character_id"],
                     status=fresh["status"], progress=fresh["progress"], step=fresh["step"]))
                 handoff = await pool.hand_on(conn, tx, backend_id)
+                if handoff.served is None:  # free for waiters elsewhere (a handed-on slot wakes nobody)
+                    await tx.emit(events.BackendSlotFreed(backend_id=backend_id))
             committed = True
         finally:
             if handoff is not None:
@@ -111,7 +113,7 @@ async def _dispatch(gen, recipe: Recipe, params: dict, exclude: list[int]):
         if not isinstance(backend, Busy):
             return backend, prompt_id, clients.get(backend["url"]).client_id
         if woken and backend.unusable:  # a free slot we cannot use (role, models): next in line
-            runtime.pass_on("generation.executed")
+            runtime.pass_on("backend.slot_freed")
         waiter = Waiter(gen["id"], recipe.built.requires, recipe.role, exclude, fields, submitted, ticket)
         woken, handed = await _wait_in_line(waiter)
         if handed is not None:  # a job of this process freed a slot and took it for us

@@ -61,3 +61,10 @@ class BackendEvent(Event):
 
 class BackendChanged(BackendEvent):
     type: ClassVar[str] = "backend.changed"
+
+
+class BackendSlotFreed(BackendEvent):
+    """A finished prompt gave its slot back and no job of its process took it over (pool.hand_on):
+    waiting jobs anywhere may claim it (one is woken per event)."""
+
+    type: ClassVar[str] = "backend.slot_freed"
