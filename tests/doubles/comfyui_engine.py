@@ -293,6 +293,7 @@ class Run:
         engine.client_id, engine.interrupt_flag = self.client_id, False
         self.started = asyncio.get_running_loop().time()  # a sampler's latency counts from here
         self.sampled_at: float | None = None  # when the last sampler step ended
+        self.busy_s = 0.0  # time save nodes spent in their deliberate `latency` (not the double's own work)
         await self.add("execution_start", {"prompt_id": pid, "timestamp": now_ms()}, False)
         sigs = self.signatures()
         engine.cache = {s: v for s, v in engine.cache.items() if s in set(sigs.values())}
@@ -346,7 +347,7 @@ class Run:
                 await self.output(nid, ui)
             staging.done(nid)
         if self.sampled_at is not None:
-            spent = asyncio.get_running_loop().time() - self.sampled_at
+            spent = asyncio.get_running_loop().time() - self.sampled_at - self.busy_s
             engine.after_sampling = 0.7 * engine.after_sampling + 0.3 * spent
         await self.finish("execution_success", {"prompt_id": pid, "timestamp": now_ms()}, False)
 
@@ -388,6 +389,7 @@ class Ctx:
     async def busy(self) -> None:
         if self.class_type in SLOW_OUTPUTS and self.double.latency > 0:
             await asyncio.sleep(self.double.latency)
+            self.run.busy_s += self.double.latency
 
     async def sample(self, latent, steps: int, sections: int = 1) -> None:
         """A sampler's run: fail as asked (fail_next, oom_above_pixels), else `steps` progress
