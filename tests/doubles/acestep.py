@@ -33,12 +33,14 @@ import threading
 import time
 import uuid
 import wave
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import numpy as np
+
+from tests.doubles.loopback import LoopbackServer
 
 RATE = 48000
 MODEL = "acestep-v15-turbo"
@@ -59,11 +61,13 @@ def write_music(path: Path, seconds: float, frequency: float = 220.0) -> None:
         out.writeframes(pcm.tobytes())
 
 
-class AceStepDouble:
+class AceStepDouble(LoopbackServer):
     """Knobs (read live): `latency` (seconds from release to success), `fail_next` (that many next
     tasks fail), `busy_next` (that many next releases answer 429), `api_key` (None: no auth).
     Records: `releases` (parsed release bodies), `queries` (count of /query_result calls),
     `downloads` (paths served)."""
+
+    name = "acestep-double"
 
     def __init__(self, *, latency: float = 0.2, port: int = 0) -> None:
         self.latency = latency
@@ -77,31 +81,11 @@ class AceStepDouble:
         self.audio_dir = Path(tempfile.mkdtemp(prefix="acestep-double-")) / "api_audio"
         self.audio_dir.mkdir()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> AceStepDouble:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
-                                            name="acestep-double")
-            self._thread.start()
-        return self
+        self._serve(self._handler(), port)
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=10)
-            self._thread = None
-        self._server.server_close()
+        super().stop()
         shutil.rmtree(self.audio_dir.parent, ignore_errors=True)
-
-    def __enter__(self) -> AceStepDouble:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def forget(self) -> None:
         """As a restarted server: no task is known any more."""

@@ -32,8 +32,10 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.doubles.loopback import LoopbackServer
 
 VERSION = "0.9.6"
 GARBAGE = 'Sure! Here is my review of the picture: {"character_match": 8, "clarity": '
@@ -92,7 +94,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-class OllamaDouble:
+class OllamaDouble(LoopbackServer):
     """Knobs (read live, set any time):
     - `models`: name -> capabilities (e.g. ["completion", "vision"]); listed by /api/tags;
     - `answer(request) -> str | dict | list`: the assistant's content for a chat request (a dict or
@@ -104,6 +106,8 @@ class OllamaDouble:
       streaming), "close" cuts the connection mid-body.
     Records: `requests` (method, path, parsed body), `chats` (the chat bodies)."""
 
+    name = "ollama-double"
+
     def __init__(self, models: dict[str, list[str]] | None = None, *, latency: float = 0.0, port: int = 0) -> None:
         self.models: dict[str, list[str]] = dict(models or {"gemma3:latest": ["completion", "vision"]})
         self.answer: Callable[[dict], Any] = default_answer
@@ -113,10 +117,7 @@ class OllamaDouble:
         self.mid_stream_failure = "error"
         self.requests: list[dict] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread: threading.Thread | None = None
+        self._serve(self._handler(), port)
 
     @property
     def chats(self) -> list[dict]:
@@ -133,25 +134,6 @@ class OllamaDouble:
                 return True
             return False
 
-    def start(self) -> OllamaDouble:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
-                                            name="ollama-double")
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=10)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> OllamaDouble:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # -- answers --------------------------------------------------------------------------------
     def _tag(self, name: str) -> dict:

@@ -28,8 +28,10 @@ import subprocess
 import threading
 import time
 import wave
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.doubles.loopback import LoopbackServer
 
 RATE = 24000
 SECONDS_PER_CHAR = 0.06
@@ -72,10 +74,12 @@ def encode(pcm: bytes, fmt: str) -> bytes:
                           check=True).stdout
 
 
-class TTSDouble:
+class TTSDouble(LoopbackServer):
     """Knobs (read live): `voices`, `models`; `latency` (seconds per request); `fail_next` (that many
     next requests answer 500 server_error); `ignore_format` (always answer MP3, as some servers do).
     Records: `speeches` (the parsed request bodies, accepted or not)."""
+
+    name = "tts-double"
 
     def __init__(self, *, port: int = 0, latency: float = 0.0) -> None:
         self.voices = list(VOICES)
@@ -85,30 +89,8 @@ class TTSDouble:
         self.ignore_format = False
         self.speeches: list[Any] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread: threading.Thread | None = None
+        self._serve(self._handler(), port)
 
-    def start(self) -> TTSDouble:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
-                                            name="tts-double")
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=10)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> TTSDouble:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def _take_failure(self) -> bool:
         with self._lock:
