@@ -6,9 +6,7 @@ follow live (decisions by others, images made by generation)."""
 from __future__ import annotations
 
 import re
-import time
 
-import httpx
 import pytest
 
 pytest.importorskip("playwright")
@@ -16,29 +14,10 @@ from playwright.sync_api import Page, expect  # noqa: E402
 
 from tests.doubles.comfyui import ComfyUIDouble  # noqa: E402
 from tests.e2e.conftest import ARTIFACTS  # noqa: E402
+from tests.e2e.api import client, ok, wait_for  # noqa: E402
 
 CHECKPOINT = "animagine-xl-3.1.safetensors"
 COUNT = 20  # the issue: a reviewer gets through 20 images by keyboard alone
-
-
-def client(server) -> httpx.Client:
-    return httpx.Client(base_url=server.api, headers={"Authorization": f"Bearer {server.token}"}, timeout=30)
-
-
-def ok(response: httpx.Response):
-    assert response.status_code < 300, response.text
-    return response.json()
-
-
-def wait_for(check, timeout: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
 
 
 def set_up(server, comfy: ComfyUIDouble) -> dict:

@@ -16,7 +16,8 @@ from playwright.sync_api import Page, expect  # noqa: E402
 
 from tests.doubles.comfyui import ComfyUIDouble  # noqa: E402
 from tests.e2e.conftest import ARTIFACTS  # noqa: E402
-from tests.e2e.test_ui_approve import CHECKPOINT, client, ok, wait_for  # noqa: E402
+from tests.e2e.api import client, ok, wait_for  # noqa: E402
+from tests.e2e.test_ui_approve import CHECKPOINT  # noqa: E402
 
 
 def set_up(server, comfy: ComfyUIDouble) -> dict:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
 
 pytest.importorskip("playwright")
@@ -18,6 +17,7 @@ from playwright.sync_api import Page, expect  # noqa: E402
 
 from tests.doubles.comfyui import ComfyUIDouble  # noqa: E402
 from tests.e2e.conftest import ARTIFACTS  # noqa: E402
+from tests.e2e.api import client, ok  # noqa: E402
 
 CHECKPOINT = "animagine-xl-3.1.safetensors"
 # without these the double can render images only: no FramePack, no LTX-Video
@@ -26,15 +26,6 @@ VIDEO_NODES = {"LoadFramePackModel", "FramePackSampler", "FramePackFindNearestBu
                "EmptyLTXVLatentVideo", "ModelSamplingLTXV"}
 LINE = "The wind is changing."
 PROMPT = "Aiko on the rooftop, lanterns below"
-
-
-def client(server) -> httpx.Client:
-    return httpx.Client(base_url=server.api, headers={"Authorization": f"Bearer {server.token}"}, timeout=30)
-
-
-def ok(response: httpx.Response):
-    assert response.status_code < 300, response.text
-    return response.json()
 
 
 def set_up(server, comfy_url: str) -> dict:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import io
 import random
 import re
-import time
 
-import httpx
 import pytest
 
 pytest.importorskip("playwright")
@@ -22,32 +20,13 @@ from PIL import Image  # noqa: E402
 from playwright.sync_api import Page, expect  # noqa: E402
 
 from tests.e2e.conftest import ARTIFACTS, E2E_TOKEN, _require_ui  # noqa: E402
+from tests.e2e.api import client, ok  # noqa: E402
 from tests.live import start_server  # noqa: E402
 from tests.training_model import RESOLUTION, build_tiny_sd15  # noqa: E402
 
 MIN_IMAGES = 4  # the server's ANIME_STUDIO_TRAINING_MIN_IMAGES here
 EPOCHS = 8  # 4 images, batch 1: 32 steps, a few seconds on one CPU thread
 SAMPLE_EVERY = 12
-
-
-def client(server) -> httpx.Client:
-    return httpx.Client(base_url=server.api, headers={"Authorization": f"Bearer {server.token}"}, timeout=30)
-
-
-def ok(response: httpx.Response):
-    assert response.status_code < 300, response.text
-    return response.json()
-
-
-def wait_for(check, timeout: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
 
 
 def png(seed: int) -> bytes:
