@@ -244,9 +244,13 @@ async def set_target(conn: asyncpg.Connection, character_id: int, target: int) -
 
 
 async def run(conn: asyncpg.Connection, settings: Settings, character_id: int) -> ReplenishmentCharacter:
-    """Resumes a character stopped by consecutive rejects, then checks it now."""
+    """Resumes a character stopped by consecutive rejects (stored by a check, or counted already,
+    as the status shows it), then checks it now."""
     async with transaction(conn):
         await queries.lock_state(conn, character_id)
-        await queries.resume(conn, character_id)
+        view = await queries.character_view(conn, character_id)
+        studio = await queries.get_settings(conn)
+        if view["stopped_reason"] or view["consecutive_rejects"] >= studio["max_consecutive_rejects"]:
+            await queries.resume(conn, character_id)
     await check(conn, settings, character_id, trigger="run")
     return await character_status(conn, character_id)

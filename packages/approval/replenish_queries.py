@@ -111,7 +111,7 @@ async def resume(conn: asyncpg.Connection, character_id: int) -> None:
     await conn.execute(
         "UPDATE replenishment_state SET stopped_reason = NULL, consecutive_rejects = 0, "
         "rejects_after_review_id = (SELECT coalesce(max(id), 0) FROM reviews) "
-        "WHERE character_id = $1 AND stopped_reason = 'consecutive_rejects'", character_id)
+        "WHERE character_id = $1", character_id)
 
 
 async def record_rejects(conn: asyncpg.Connection, character_id: int, count: int, stop: bool) -> None:

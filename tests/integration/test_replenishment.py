@@ -147,6 +147,23 @@ async def test_consecutive_rejects_stop_until_resumed_and_an_approval_resets(cli
     assert r.json()["state"] == "running" and await db.fetchval("SELECT count(*) FROM generations") == 3
 
 
+async def test_a_stop_shows_as_soon_as_the_rejects_count_and_run_resumes_it(client, db, home, settings):
+    """Before any check stores the reason, the status already shows a character whose rejections
+    reached the limit as stopped (as a check would decide), and `run` resumes it then."""
+    character = await character_with_style(client)
+    project = {"slug": character["project_slug"]}
+    await configure(client, enabled=True, max_consecutive_rejects=1, pending_buffer=100)
+    image = await make_image(db, home, project, character)
+    await client.post(f"/images/{image}/reject", json={"reason": "blur"})
+    state = await character_state(client, character)
+    assert (state["state"], state["stopped_reason"]) == ("stopped", "consecutive_rejects")
+    assert await db.fetchval("SELECT stopped_reason FROM replenishment_state WHERE character_id = $1",
+                             character["id"]) is None  # counted, not stored yet
+    r = await client.post("/replenishment/run", params={"character_id": character["id"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "running" and r.json()["stopped_reason"] is None
+
+
 async def test_pending_buffer_and_deficit_trim_the_batch(client, db, home, settings):
     """Pending images count against the buffer (a batch fills only what is left) and against the
     deficit (no more is generated than the target still needs)."""
