@@ -92,9 +92,12 @@ async def set_archived(conn: asyncpg.Connection, character: CharacterRow, archiv
 
 async def character_prompt(conn: asyncpg.Connection, character: CharacterRow) -> BuiltPrompt:
     """The character's generation prompt from its project's default style (409 `no_style`
-    without one). The LoRA trigger joins when characters have trained LoRAs."""
+    without one), with its active LoRA's trigger as generation adds it (lora_training.generation)."""
+    from packages.lora_training.generation import with_active_lora
+
     style = await queries.default_style_for_project(conn, character.project_id)
     if style is None:
         raise Conflict("The character's project has no default generation style; choose one on the project first",
                        code="no_style")
-    return build_prompt(style, character.model_dump(), trigger=None)
+    prompt, _ = await with_active_lora(conn, character.id, build_prompt(style, character.model_dump()))
+    return prompt

@@ -238,6 +238,24 @@ async def test_prompt_for_a_human_character(client):
         "quality_tags": "best quality", "style_negative": "lowres, bad hands", "character_negative": "blue scarf"}
 
 
+async def test_prompt_shows_the_active_lora_trigger_as_generation_adds_it(client, db):
+    """With an active LoRA of the style's architecture, the built prompt ends with its trigger (what
+    generation sends); a LoRA of another architecture is not applied, so no trigger."""
+    project = await _project_with_style(client)
+    character = await make_character(client, project, design_prompt="1girl, red scarf")
+    style_arch = (await client.get(f"/characters/{character['id']}/prompt")).json()["architecture"]
+    other_arch = "sd15" if style_arch == "sdxl" else "sdxl"
+    for arch, trigger in ((other_arch, None), (style_arch, "aiko_v1")):
+        lora_id = await db.fetchval(
+            "INSERT INTO loras (character_id, name, path, trigger, architecture, rank, alpha) "
+            "VALUES ($1, 'a.safetensors', 'output/loras/a.safetensors', 'aiko_v1', $2, 4, 4) RETURNING id",
+            character["id"], arch)
+        await db.execute("UPDATE characters SET lora_id = $2 WHERE id = $1", character["id"], lora_id)
+        prompt = (await client.get(f"/characters/{character['id']}/prompt")).json()
+        assert prompt["trigger"] == trigger
+        assert prompt["positive"].endswith(", aiko_v1") == (trigger is not None)
+
+
 async def test_prompt_for_a_not_human_character_adds_human_body_negatives(client):
     """A species containing NOT human adds human-body negatives; common_errors stay verbatim."""
     project = await _project_with_style(client)
