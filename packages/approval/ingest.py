@@ -35,7 +35,6 @@ from urllib.parse import unquote, urlsplit
 import asyncpg
 from fastapi import UploadFile
 from PIL import Image
-from procrastinate.exceptions import AlreadyEnqueued
 
 from packages.approval.ingest_schemas import IngestionCompleted, VideoUrlIngest
 from packages.approval.ingest_queries import get_ingestion, insert_image, insert_ingestion, known_images, update_ingestion
@@ -43,7 +42,7 @@ from packages.characters.images import ImageInfo, inspect_image, safe_original_n
 from packages.characters.schemas import CharacterRow
 from packages.core.db import transaction
 from packages.core.errors import Conflict, Invalid, TooLarge, UnsupportedMedia
-from packages.core.jobs import job_app
+from packages.core.jobs import defer_once
 from packages.core.media import image_thumbnail, probe_video
 from packages.core.paths import character_dir, inside_home
 from packages.core.settings import Settings
@@ -361,8 +360,4 @@ async def start_video_url(conn: asyncpg.Connection, settings: Settings, characte
 
 async def enqueue_ingestion(ingestion_id: int) -> None:
     """Defers the ingestion's job unless one is already waiting."""
-    try:
-        await job_app().configure_task(RUN_TASK, lock=f"ingestion-{ingestion_id}",
-                                       queueing_lock=f"ingestion-{ingestion_id}").defer_async(ingestion_id=ingestion_id)
-    except AlreadyEnqueued:
-        pass
+    await defer_once(RUN_TASK, f"ingestion-{ingestion_id}", ingestion_id=ingestion_id)

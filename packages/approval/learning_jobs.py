@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import asyncpg
 import procrastinate
-from procrastinate.exceptions import AlreadyEnqueued
 
 from packages.approval import corrections, learning
 from packages.approval import learning_queries as queries
 from packages.core.events import StoredEvent
-from packages.core.jobs import job_app, runtime
+from packages.core.jobs import defer_once, runtime
 from packages.core.settings import Settings
 
 correction_jobs = procrastinate.Blueprint()
@@ -48,12 +47,8 @@ async def refresh_character(project_id: int, character_id: int) -> None:
 
 async def enqueue_refresh(project_id: int, character_id: int) -> None:
     """Defers the character's refresh unless one is already waiting."""
-    lock = f"correction-refresh-{character_id}"
-    try:
-        await job_app().configure_task(REFRESH_TASK, queueing_lock=lock, lock=lock).defer_async(
-            project_id=project_id, character_id=character_id)
-    except AlreadyEnqueued:
-        pass
+    await defer_once(REFRESH_TASK, f"correction-refresh-{character_id}", project_id=project_id,
+                     character_id=character_id)
 
 
 async def on_event(event: StoredEvent) -> None:

@@ -24,13 +24,12 @@ from dataclasses import dataclass
 
 import asyncpg
 import procrastinate
-from procrastinate.exceptions import AlreadyEnqueued
 
 from packages.approval import events, queries, service
 from packages.approval.metrics import Metrics, measure
 from packages.core.db import transaction
 from packages.core.events import StoredEvent
-from packages.core.jobs import job_app, runtime
+from packages.core.jobs import defer_once, runtime
 from packages.core.paths import inside_home
 from packages.core.settings import Settings
 
@@ -133,12 +132,8 @@ async def review_metrics(character_id: int) -> None:
 
 async def enqueue_review(character_id: int) -> None:
     """Defers the character's metrics review unless one is already waiting."""
-    try:
-        await job_app().configure_task(METRICS_TASK, queueing_lock=f"review-metrics-{character_id}",
-                                       lock=f"review-metrics-{character_id}",
-                                       schedule_in={"seconds": REVIEW_DELAY_S}).defer_async(character_id=character_id)
-    except AlreadyEnqueued:
-        pass
+    await defer_once(METRICS_TASK, f"review-metrics-{character_id}", delay_s=REVIEW_DELAY_S,
+                     character_id=character_id)
 
 
 async def on_completed(event: StoredEvent) -> None:

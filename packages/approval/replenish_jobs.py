@@ -17,13 +17,12 @@ import logging
 from datetime import UTC, datetime
 
 import procrastinate
-from procrastinate.exceptions import AlreadyEnqueued
 
 from packages.approval import replenish
 from packages.approval import replenish_queries as queries
 from packages.core.errors import DomainError
 from packages.core.events import StoredEvent
-from packages.core.jobs import job_app, runtime
+from packages.core.jobs import defer_once, runtime
 
 log = logging.getLogger(__name__)
 replenish_jobs = procrastinate.Blueprint()
@@ -61,13 +60,8 @@ async def sweep(timestamp: int) -> None:
 
 async def enqueue_check(character_id: int, trigger: str, *, delay: int = CHECK_DELAY_S) -> None:
     """Defers the character's check unless one is already waiting."""
-    try:
-        await job_app().configure_task(CHECK_TASK, queueing_lock=f"replenish-{character_id}",
-                                       lock=f"replenish-{character_id}",
-                                       schedule_in={"seconds": delay}).defer_async(character_id=character_id,
-                                                                                   trigger=trigger)
-    except AlreadyEnqueued:
-        pass
+    await defer_once(CHECK_TASK, f"replenish-{character_id}", delay_s=delay, character_id=character_id,
+                     trigger=trigger)
 
 
 async def on_event(event: StoredEvent) -> None:

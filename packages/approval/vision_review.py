@@ -32,13 +32,12 @@ from dataclasses import dataclass, field
 import asyncpg
 import procrastinate
 from procrastinate import JobContext
-from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
 from packages.approval import events, metrics_review, queries, service, vision
 from packages.characters import queries as character_queries
 from packages.core.db import transaction
-from packages.core.jobs import job_app, runtime
+from packages.core.jobs import defer_once, runtime
 from packages.core.paths import inside_home
 from packages.core.settings import Settings
 
@@ -215,9 +214,4 @@ async def review_vision(context: JobContext, character_id: int) -> None:
 
 async def enqueue_review(character_id: int) -> None:
     """Defers the character's vision review unless one is already waiting."""
-    try:
-        await job_app().configure_task(VISION_TASK, queueing_lock=f"review-vision-{character_id}",
-                                       lock=f"review-vision-{character_id}",
-                                       schedule_in={"seconds": REVIEW_DELAY_S}).defer_async(character_id=character_id)
-    except AlreadyEnqueued:
-        pass
+    await defer_once(VISION_TASK, f"review-vision-{character_id}", delay_s=REVIEW_DELAY_S, character_id=character_id)

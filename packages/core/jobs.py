@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 import procrastinate
+from procrastinate.exceptions import AlreadyEnqueued
 
 from packages.core.settings import Settings
 
@@ -87,6 +88,18 @@ def job_app() -> procrastinate.App:
     for namespace, blueprint in job_blueprints().items():
         app.add_tasks_from(blueprint, namespace=namespace)  # task names become "core:prune_events"
     return app
+
+
+async def defer_once(task_name: str, key: str, *, delay_s: float | None = None, **args) -> None:
+    """Defers the task unless one with this key is already waiting; `key` is also its lock, so
+    jobs of one key run one at a time. `delay_s` schedules it that much later."""
+    options = {"lock": key, "queueing_lock": key}
+    if delay_s is not None:
+        options["schedule_in"] = {"seconds": delay_s}
+    try:
+        await job_app().configure_task(task_name, **options).defer_async(**args)
+    except AlreadyEnqueued:
+        pass
 
 
 @asynccontextmanager

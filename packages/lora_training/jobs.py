@@ -5,9 +5,8 @@ job was lost. A retried job of a running run resumes from the run's last epoch c
 from __future__ import annotations
 
 import procrastinate
-from procrastinate.exceptions import AlreadyEnqueued
 
-from packages.core.jobs import job_app, runtime
+from packages.core.jobs import defer_once, runtime
 from packages.lora_training import runner
 
 training_jobs = procrastinate.Blueprint()
@@ -21,11 +20,7 @@ async def run_training(run_id: int) -> None:
 
 async def enqueue_run(run_id: int) -> None:
     """Defers the run's job unless one is already waiting (the lock keeps it to one at a time)."""
-    try:
-        await job_app().configure_task(RUN_TASK, lock=f"training-{run_id}",
-                                       queueing_lock=f"training-{run_id}").defer_async(run_id=run_id)
-    except AlreadyEnqueued:
-        pass
+    await defer_once(RUN_TASK, f"training-{run_id}", run_id=run_id)
 
 
 @training_jobs.periodic(cron="* * * * *")

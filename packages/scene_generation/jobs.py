@@ -5,9 +5,8 @@ once. A stalled job is retried by the worker's recovery and resumes from the row
 from __future__ import annotations
 
 import procrastinate
-from procrastinate.exceptions import AlreadyEnqueued
 
-from packages.core.jobs import job_app
+from packages.core.jobs import defer_once
 
 scene_jobs = procrastinate.Blueprint()
 RUN_TASK = "scene:run"
@@ -21,8 +20,4 @@ async def run_scene(scene_id: int) -> None:
 
 
 async def enqueue_scene(scene_id: int) -> None:
-    try:
-        await job_app().configure_task(RUN_TASK, lock=f"scene-{scene_id}",
-                                     queueing_lock=f"scene-{scene_id}").defer_async(scene_id=scene_id)
-    except AlreadyEnqueued:
-        pass
+    await defer_once(RUN_TASK, f"scene-{scene_id}", scene_id=scene_id)

@@ -4,9 +4,8 @@ refresh (health, VRAM, queue, capabilities) that also re-queues generations whos
 from __future__ import annotations
 
 import procrastinate
-from procrastinate.exceptions import AlreadyEnqueued
 
-from packages.core.jobs import job_app, runtime
+from packages.core.jobs import defer_once, runtime
 from packages.visual_pipeline import engine, pool
 
 generation_jobs = procrastinate.Blueprint()
@@ -20,11 +19,7 @@ async def run_generation(generation_id: int) -> None:
 
 async def enqueue_generation(generation_id: int) -> None:
     """Defers the generation's job unless one is already waiting (the lock keeps it to one at a time)."""
-    try:
-        await job_app().configure_task(RUN_TASK, lock=f"generation-{generation_id}",
-                                     queueing_lock=f"generation-{generation_id}").defer_async(generation_id=generation_id)
-    except AlreadyEnqueued:
-        pass
+    await defer_once(RUN_TASK, f"generation-{generation_id}", generation_id=generation_id)
 
 
 @generation_jobs.periodic(cron="* * * * *")
