@@ -16,8 +16,10 @@ Routes: `GET /` ("Ollama is running"), `GET /api/version`, `GET /api/tags`, `GET
 `POST /api/show` (404 `{"error": "model 'x' not found"}`), `POST /api/chat` (`stream` defaults to
 true: NDJSON lines, chunked, then a final `done` line with durations and counts; `stream: false`:
 one JSON object; 404 `{"error": "model \\"x\\" not found, try pulling it first"}` for a missing
-model; 400 `{"error": ...}` for a bad body, format or image). Model names without a tag mean
-`:latest`, as in Ollama.
+model; 400 `{"error": ...}` for a bad body, format or image), `POST /api/embed` (`input` a string or
+a list: `{"model", "embeddings": [[...]], ...}`, unit vectors of `embed_dim` from hashed words, so
+texts sharing words are near; 400 for a model without the "embedding" capability). Model names
+without a tag mean `:latest`, as in Ollama.
 """
 
 from __future__ import annotations
@@ -100,11 +102,13 @@ class OllamaDouble(LoopbackServer):
     - `answer(request) -> str | dict | list`: the assistant's content for a chat request (a dict or
       list is sent as its JSON text), so a test can answer per image or per prompt;
     - `latency`: seconds each chat takes (spread over the streamed lines);
+    - `token_delay`: seconds before each streamed line (on top of `latency`);
     - `garbage_next`: that many next chats answer text that is not JSON;
     - `fail_mid_stream`: that many next chats fail after a partial answer, as `mid_stream_failure`
       says: "error" sends an `{"error": ...}` line mid-stream (a 500 `{"error"}` when not
       streaming), "close" cuts the connection mid-body.
-    Records: `requests` (method, path, parsed body), `chats` (the chat bodies)."""
+    Records: `requests` (method, path, parsed body), `chats` (the chat bodies), `embeds` (the embed
+    bodies), `stamps` (per streamed chat, the time.monotonic() at which each line was sent)."""
 
     name = "ollama-double"
 
@@ -112,6 +116,9 @@ class OllamaDouble(LoopbackServer):
         self.models: dict[str, list[str]] = dict(models or {"gemma3:latest": ["completion", "vision"]})
         self.answer: Callable[[dict], Any] = default_answer
         self.latency = latency
+        self.token_delay = 0.0
+        self.embed_dim = 64
+        self.stamps: list[list[float]] = []
         self.garbage_next = 0
         self.fail_mid_stream = 0
         self.mid_stream_failure = "error"
@@ -122,6 +129,19 @@ class OllamaDouble(LoopbackServer):
     @property
     def chats(self) -> list[dict]:
         return [r["body"] for r in self.requests if r["path"] == "/api/chat" and isinstance(r["body"], dict)]
+
+    @property
+    def embeds(self) -> list[dict]:
+        return [r["body"] for r in self.requests if r["path"] == "/api/embed" and isinstance(r["body"], dict)]
+
+    def vector(self, text: str) -> list[float]:
+        """A unit vector of hashed lower-case words (deterministic; shared words -> near)."""
+        v = [0.0] * self.embed_dim
+        for word in "".join(c if c.isalnum() else " " for c in text.lower()).split():
+            h = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "big")
+            v[h % self.embed_dim] += 1.0 if (h >> 32) & 1 else -1.0
+        norm = sum(x * x for x in v) ** 0.5 or 1.0
+        return [x / norm for x in v]
 
     def _has(self, name: str) -> str | None:
         full = model_name(name)
@@ -217,7 +237,7 @@ class OllamaDouble(LoopbackServer):
             def do_POST(self):
                 ok, body = self._body()
                 self._record(body)
-                if self.path not in ("/api/show", "/api/chat"):
+                if self.path not in ("/api/show", "/api/chat", "/api/embed"):
                     return self._send(404, b"404 page not found", "text/plain")
                 if not ok or not isinstance(body, dict):
                     return self._error(400, "invalid character 'x' looking for beginning of value" if not ok
@@ -229,7 +249,25 @@ class OllamaDouble(LoopbackServer):
                     if double._has(name) is None:
                         return self._error(404, f"model '{name}' not found")
                     return self._send(200, double._show(double._has(name)))
+                if self.path == "/api/embed":
+                    return self._embed(body, name)
                 self._chat(body, name)
+
+            def _embed(self, body: dict, name: str) -> None:
+                full = double._has(name)
+                if full is None:
+                    return self._error(404, f'model "{name}" not found, try pulling it first')
+                caps = next((c for m, c in double.models.items() if model_name(m) == full), [])
+                if "embedding" not in caps:
+                    return self._error(400, f'"{name}" does not support embeddings')
+                texts = body.get("input")
+                texts = [texts] if isinstance(texts, str) else texts
+                if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                    return self._error(400, "json: cannot unmarshal input")
+                time.sleep(double.latency)
+                self._send(200, {"model": name, "embeddings": [double.vector(t) for t in texts],
+                                 "total_duration": 1_000_000, "load_duration": 100_000,
+                                 "prompt_eval_count": sum(len(t.split()) for t in texts)})
 
             def _chat(self, body: dict, name: str) -> None:
                 fmt = body.get("format")
@@ -297,10 +335,14 @@ class OllamaDouble(LoopbackServer):
                 pieces = [content[i:i + CHUNK] for i in range(0, len(content), CHUNK)] or [""]
                 if failure:
                     pieces = pieces[: max(1, len(pieces) // 2)]
+                stamps: list[float] = []
+                with double._lock:
+                    double.stamps.append(stamps)
                 for piece in pieces:
-                    time.sleep(double.latency / len(pieces))
+                    time.sleep(double.latency / len(pieces) + double.token_delay)
                     self._chunk({"model": name, "created_at": _now(),
                                  "message": {"role": "assistant", "content": piece}, "done": False})
+                    stamps.append(time.monotonic())
                 if failure == "close":
                     self.close_connection = True  # no terminating chunk: the body ends mid-stream
                     return
@@ -319,8 +361,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, default=11434)
     ap.add_argument("--latency", type=float, default=0.5, help="seconds per chat answer")
     ap.add_argument("--model", action="append", help="a vision model name (repeat; default gemma3:latest)")
+    ap.add_argument("--embed-model", action="append", default=[], help="an embedding model name (repeat)")
     args = ap.parse_args(argv)
     models = {name: ["completion", "vision"] for name in args.model} if args.model else None
+    if args.embed_model:
+        models = {**(models or {"gemma3:latest": ["completion", "vision"]}),
+                  **{name: ["embedding"] for name in args.embed_model}}
     with OllamaDouble(models, latency=args.latency, port=args.port) as double:
         print(f"Ollama double on {double.url} (Ctrl-C stops)", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
