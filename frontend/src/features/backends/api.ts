@@ -3,6 +3,7 @@ import { api, unwrap, type Body, type Resp } from '@/api/client'
 export type Backend = Resp<'/backends/{backend_id}', 'get'>
 export type BackendCreate = Body<'/backends', 'post'>
 export type BackendUpdate = Body<'/backends/{backend_id}', 'patch'>
+export type BackendJob = Resp<'/farm/jobs', 'get'>[number]
 export type Role = BackendCreate['roles'] extends (infer R)[] | undefined ? R : never
 
 export const ROLES: { value: Role; label: string; hint: string }[] = [
@@ -21,4 +22,6 @@ export const backendApi = {
     unwrap(api.PATCH('/backends/{backend_id}', { ...id(backendId), body })),
   remove: (backendId: number) => unwrap(api.DELETE('/backends/{backend_id}', id(backendId))),
   refresh: (backendId: number) => unwrap(api.POST('/backends/{backend_id}/refresh', id(backendId))),
+  /** What each backend runs now (the generations holding its slots). */
+  jobs: () => unwrap(api.GET('/farm/jobs')),
 }

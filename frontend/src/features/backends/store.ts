@@ -1,7 +1,8 @@
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import { ApiError } from '@/api/errors'
-import { backendApi, type Backend, type BackendCreate, type BackendUpdate } from './api'
+import type { StreamEvent } from '@/composables/useLiveUpdates'
+import { backendApi, type Backend, type BackendCreate, type BackendJob, type BackendUpdate } from './api'
 
 /** The ComfyUI backend pool (studio-wide), live from `backend.changed` events. */
 export const useBackends = defineStore('backends', () => {
@@ -10,6 +11,8 @@ export const useBackends = defineStore('backends', () => {
   const error = ref('')
   /** backends with a request of ours in flight (refresh, toggle), for spinners */
   const busy = ref<Record<number, boolean>>({})
+  /** the generations each backend runs now (GET /farm/jobs), progress kept live from events */
+  const jobs = ref<BackendJob[]>([])
 
   function put(backend: Backend) {
     const i = items.value.findIndex((b) => b.id === backend.id)
@@ -23,7 +26,9 @@ export const useBackends = defineStore('backends', () => {
 
   async function load() {
     try {
-      items.value = await backendApi.list()
+      const [list, running] = await Promise.all([backendApi.list(), backendApi.jobs()])
+      items.value = list
+      jobs.value = running
       error.value = ''
       loaded.value = true
     } catch (e) {
@@ -77,5 +82,20 @@ export const useBackends = defineStore('backends', () => {
       drop(id)
     })
 
-  return { items, loaded, error, busy, load, refreshOne, create, update, refresh, remove }
+  /** Live update: a running generation's progress (its start and end reload the whole list). */
+  function applyProgress(event: StreamEvent) {
+    const id = event.payload.generation_id
+    const { progress, step } = event.payload
+    jobs.value = jobs.value.map((j) =>
+      j.generation_id === id
+        ? {
+            ...j,
+            progress: typeof progress === 'number' ? progress : j.progress,
+            step: typeof step === 'string' ? step : j.step,
+          }
+        : j,
+    )
+  }
+
+  return { items, jobs, loaded, error, busy, load, refreshOne, create, update, refresh, remove, applyProgress }
 })
