@@ -1,6 +1,6 @@
 """Events of the Scene Builder (stored and streamed; see packages/core/events.py)."""
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from packages.core.events import Event
 
@@ -54,6 +54,14 @@ class SceneCompleted(SceneEvent):
     type: ClassVar[str] = "scene.completed"
     output_url: str
     duration_s: float | None = None
+
+
+class SceneAudioSkipped(SceneEvent):
+    """The scene is assembled without a track (its dialogue or music could not be made)."""
+
+    type: ClassVar[str] = "scene.audio_skipped"
+    track: Literal["dialogue", "music"]
+    reason: str
 
 
 class SceneFailed(SceneEvent):

@@ -3,7 +3,12 @@ shot's dialogue line spoken (audio_composition.speak) and placed at the shot's s
 the scene's mood (audio_composition.music_for), then the scene marked done.
 
 Timeline: assembly.timeline() (a shot's transition is the join INTO it, overlapping the shot
-before by at most 40% of the shorter one); each dialogue line starts where its shot starts."""
+before by at most 40% of the shorter one); each dialogue line starts where its shot starts.
+
+Audio never fails a scene: when the voice cannot speak a line, the scene is assembled without its
+dialogue track; when no music can be had, without music. Each skipped track is a
+`scene.audio_skipped` event with the reason, and the finished scene's step says what was left out
+("done; music skipped: ...")."""
 
 from __future__ import annotations
 
@@ -46,11 +51,20 @@ async def assemble(scene_id: int) -> None:
              for p, d, s in zip(paths, durations, shots)]
     try:
         plan = timeline(clips)
-        starts = plan.starts
-        dialogue = [DialogueLine(start_s=start, path=Path(await speak(settings, s["dialogue_text"],
-                                                                     voices.get(s["dialogue_character_id"]))))
-                    for s, start in zip(shots, starts) if s["dialogue_text"].strip()]
-        music = await music_for(settings, scene["mood"], plan.duration_s) if scene["music_mode"] == "mood" and scene["mood"] else None
+        skipped: list[str] = []
+        try:
+            dialogue = [DialogueLine(start_s=start, path=Path(await speak(settings, s["dialogue_text"],
+                                                                         voices.get(s["dialogue_character_id"]))))
+                        for s, start in zip(shots, plan.starts) if s["dialogue_text"].strip()]
+        except Exception as exc:  # no voice: the scene goes on without its dialogue track
+            dialogue = []
+            skipped.append(await _skip(scene, "dialogue", exc))
+        music = None
+        if scene["music_mode"] == "mood" and scene["mood"]:
+            try:
+                music = await music_for(settings, scene["mood"], plan.duration_s)
+            except Exception as exc:  # no music: the scene goes on without it
+                skipped.append(await _skip(scene, "music", exc))
         out = _scene_dir(settings, scene) / "scene.mp4"
         result = await assemble_scene(settings, clips, dialogue, music, out)
     except Stop:
@@ -63,5 +77,16 @@ async def assemble(scene_id: int) -> None:
     relative = str(inside_home(settings, Path(result.path)).relative_to(settings.home))
     await set_scene(scene, events.SceneCompleted(project_id=scene["project_id"], scene_id=scene_id,
                                                  output_url=f"scenes/{scene_id}/output", duration_s=result.duration_s),
-                    status="done", progress=1.0, step="done", output_path=relative, duration_s=result.duration_s,
+                    status="done", progress=1.0, step="; ".join(["done", *skipped]), output_path=relative, duration_s=result.duration_s,
                     music_path=str(music) if music else None)
+
+
+async def _skip(scene, track: str, exc: Exception) -> str:
+    """Records that the scene is assembled without `track` (a `scene.audio_skipped` event, and the
+    step shows it); returns the words the finished scene's step keeps."""
+    reason = (getattr(exc, "detail", None) or str(exc) or type(exc).__name__)[:300]
+    log.warning("scene %s: %s skipped: %s", scene["id"], track, reason)
+    await set_scene(scene, events.SceneAudioSkipped(project_id=scene["project_id"], scene_id=scene["id"],
+                                                    track=track, reason=reason),
+                    step=f"assembling without {track}")
+    return f"{track} skipped: {reason}"
