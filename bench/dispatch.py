@@ -33,6 +33,7 @@ def main() -> None:
                 for i, (_, url) in enumerate(doubles):
                     assert api.post("/backends", json={"name": f"gpu-{i}", "url": url}).status_code == 201
                 character = make_character(api)
+                wait_for_memory(api)
                 # warm-up: one job per backend (connections, template cache, first-time imports)
                 warm = api.post("/generations", json={"character_id": character["id"], "count": BACKENDS}).json()
                 wait_all(api, character["project_id"], [g["id"] for g in warm])
@@ -85,6 +86,17 @@ def idle_gaps(url: str) -> list[float]:
         spans.append((stamps["execution_start"], stamps["execution_success"]))
     spans.sort()
     return [float(nxt[0] - prev[1]) for prev, nxt in zip(spans, spans[1:])][1:]  # skip the warm-up gap
+
+
+def wait_for_memory(api: httpx.Client) -> None:
+    """Part of the warm-up: the new character is embedded into the project memory once (Echo
+    Brain's first embedding loads its model in a child process, seconds of CPU on this machine)."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if (api.get("/echo/status").json()["memory"]["points"] or 0) > 0:
+            return
+        time.sleep(0.5)
+    raise SystemExit("the project memory never synced")
 
 
 def wait_all(api: httpx.Client, project_id: int, ids: list[int]) -> list[dict]:

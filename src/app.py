@@ -24,6 +24,9 @@ from packages.approval.learning_router import corrections_router
 from packages.approval.learning_router import router as learning_router
 from packages.approval.replenish_router import router as replenish_router
 from packages.characters.router import router as characters_router
+from packages.echo_integration import indexer as echo_indexer
+from packages.echo_integration.router import router as echo_router
+from packages.echo_integration.team_router import router as team_router
 from packages.core.auth import create_token
 from packages.core.db import create_pool
 from packages.core.errors import DomainError
@@ -36,9 +39,14 @@ from packages.core.settings import Settings, get_settings
 from packages.core.startup import Prepared, prepare
 from packages.story.router import router as story_router
 from packages.lora_training.router import router as training_router
+from packages.scene_generation.farm_router import router as farm_router
 from packages.scene_generation.router import router as scenes_router
+from packages.episode_assembly.router import router as episodes_router
 from packages.visual_pipeline import pool as backend_pool
+from packages.visual_pipeline.farm_router import router as farm_jobs_router
 from packages.visual_pipeline.router import router as generation_router
+from packages.production import reactions as production_reactions
+from packages.production.router import router as production_router
 
 log = logging.getLogger("anime_studio")
 
@@ -53,6 +61,7 @@ ROUTERS = [
     (story_router, "story"),
     (characters_router, "characters"),
     (generation_router, "generation"),
+    (farm_jobs_router, "generation"),  # GET /farm/jobs: what each backend runs now
     (ingestion_router, "ingestion"),
     (approval_router, "approval"),
     (review_router, "approval"),
@@ -61,6 +70,11 @@ ROUTERS = [
     (replenish_router, "replenishment"),
     (training_router, "training"),
     (scenes_router, "scenes"),
+    (farm_router, "scenes"),  # pilots and hero passes under /scenes/{id}
+    (episodes_router, "episodes"),
+    (echo_router, "echo"),
+    (production_router, "production"),
+    (team_router, "team"),
 ]
 
 SECURITY_HEADERS = {
@@ -98,6 +112,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(prepared.url)
         runtime.pool, runtime.settings = pool, settings
         reactions.register(bus)  # once per bus: reviews after generations and ingestions, replenishment, ...
+        production_reactions.register(bus)  # webhook deliveries of every event, training costs
+        echo_indexer.register(bus)  # project memory: changed rows defer a re-embedding job
         hub = EventHub(pool, prepared.url)
         await hub.start()
         runtime.hub = hub

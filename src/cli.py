@@ -82,6 +82,7 @@ def worker(
     """Run a job worker in this process (against the same database as the server)."""
     from packages.core.db import create_pool
     from packages.approval.reactions import register as register_reactions
+    from packages.production.reactions import register as register_production
     from packages.core.event_stream import EventHub
     from packages.core.events import bus
     from packages.core.jobs import open_job_app, run_worker, runtime
@@ -91,6 +92,7 @@ def worker(
     async def run() -> None:
         settings = get_settings()
         register_reactions(bus)  # reactions to events this worker's jobs emit (e.g. review new images)
+        register_production(bus)  # webhook deliveries of the events it emits, training costs
         runtime.pool, runtime.settings = await create_pool(prepared.url), settings
         runtime.hub = EventHub(runtime.pool, prepared.url)
         await runtime.hub.start()
@@ -155,6 +157,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] =
     from packages.core.db import create_pool
     from packages.core.jobs import live_workers, queue_counts
     from packages.visual_pipeline import queries as backend_queries
+    from packages.visual_pipeline.farm import current_jobs
 
     prepared = _prepare(server=False)
 
@@ -164,6 +167,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] =
             async with pool.acquire() as conn:
                 version = await conn.fetchval("SHOW server_version")
                 backends = await backend_queries.list_backends(conn)
+                jobs = [j.model_dump() for j in await current_jobs(conn)]  # what each backend runs now
                 return {"database": {"status": "ok", "server_version": version},
                         "queues": await queue_counts(conn),
                         "workers": [{"id": w["id"], "last_heartbeat": w["last_heartbeat"].isoformat()}
@@ -173,7 +177,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] =
                                       "enabled": b["enabled"], "running": b["running"],
                                       "max_in_flight": b["max_in_flight"], "queue_remaining": b["queue_remaining"],
                                       "vram_free": b["vram_free"], "vram_total": b["vram_total"],
-                                      "last_error": b["last_error"]} for b in backends]}
+                                      "last_error": b["last_error"],
+                                      "current": [j for j in jobs if j["backend_id"] == b["id"]]} for b in backends]}
         finally:
             await pool.close()
 
@@ -203,6 +208,10 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] =
         typer.echo(f"backend    {b['name']:<20} {state:<11} {','.join(b['roles']):<20} "
                    f"running {b['running']}/{b['max_in_flight']}  queue {b['queue_remaining']}  {vram}  {b['url']}"
                    + (f"  ({b['last_error']})" if b["last_error"] and b["health"] != "ok" else ""))
+        for job in b["current"]:
+            origin = f" scene {job['scene_id']} shot {job['shot_id']}" if job["scene_id"] else ""
+            typer.echo(f"  now      generation {job['generation_id']} {job['kind']} ({job['engine']},"
+                       f" role {job['role'] or 'any'}){origin} {round(job['progress'] * 100)}%  {job['step']}")
 
 
 @cli.command()
@@ -214,16 +223,54 @@ def generate(
     seed: Annotated[int | None, typer.Option()] = None,
     video: Annotated[bool, typer.Option("--video", help="Image-to-video from --source")] = False,
     source: Annotated[int | None, typer.Option(help="Gallery output id a video starts from")] = None,
-    duration: Annotated[float, typer.Option(help="Video seconds")] = 3.0,
+    duration: Annotated[float | None, typer.Option(
+        min=1, max=600, help="With --video: its seconds (default 3). Without: a clip of this length, "
+                             "planned into shots, rendered across the farm and assembled")] = None,
 ) -> None:
-    """Generate images (or a video) and wait for them, printing progress and the output files."""
+    """Generate images (or a video, or with --duration a whole clip) and wait, printing progress and the outputs."""
     from src.cli_generate import run_generate
 
     prepared = _prepare(server=False)
     try:
         code = asyncio.run(run_generate(prepared.url, get_settings(), prompt=prompt, character=character,
                                         project=project, count=count, seed=seed, video=video, source=source,
-                                        duration=duration))
+                                        duration=(duration or 3.0) if video else 3.0,
+                                        clip_s=None if video else duration))
+    finally:
+        prepared.close()
+    raise typer.Exit(code)
+
+
+@cli.command()
+def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """Rows whose files are gone and files under the home that no row names; exit 1 if any."""
+    from src.cli_doctor import run_doctor
+
+    prepared = _prepare(server=False)
+    try:
+        code = asyncio.run(run_doctor(prepared.url, get_settings(), as_json=as_json))
+    finally:
+        prepared.close()
+    raise typer.Exit(code)
+
+
+@cli.command()
+def demo(slug: Annotated[str | None, typer.Option(help="Project slug (default: demo, then demo-2, ... "
+                                                       "on each run)")] = None) -> None:
+    """Make a sample project offline and take it through the whole pipeline, printing each step."""
+    import os
+
+    from src.cli_demo import run_demo
+
+    note = None
+    if get_settings().jellyfin_library_dir is None:  # publish somewhere a newcomer can look
+        library = get_settings().home / "library"
+        os.environ["JELLYFIN_LIBRARY_DIR"] = str(library)
+        get_settings.cache_clear()
+        note = f"JELLYFIN_LIBRARY_DIR is unset: publishing to {library}"
+    prepared = _prepare(server=False)
+    try:
+        code = asyncio.run(run_demo(prepared.url, get_settings(), slug=slug, library_note=note))
     finally:
         prepared.close()
     raise typer.Exit(code)

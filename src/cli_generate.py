@@ -1,5 +1,7 @@
 """`anime-studio generate`: submit generations through the same service as the API and follow
-them to the end. When no worker is alive (no server running), this process works the jobs."""
+them to the end; with --duration (and no --video), a whole clip: shots planned from the prompt
+(packages/scene_generation/clip.py), rendered across the farm as one scene, assembled, and the
+output path printed. When no worker is alive (no server running), this process works the jobs."""
 
 from __future__ import annotations
 
@@ -44,6 +46,39 @@ async def _resolve(conn, project: str | None, character: str | None) -> dict:
 
 
 async def run_generate(url: str, settings: Settings, **options) -> int:
+    if options.get("clip_s") is not None:
+        return await _with_worker(url, settings, lambda conn: _clip(conn, settings, options))
+    return await _with_worker(url, settings, lambda conn: _generations(conn, settings, options))
+
+
+async def _generations(conn, settings: Settings, options: dict):
+    """Creates the generations; returns the follower to run once a worker is sure to work them."""
+    subject = await _resolve(conn, options["project"], options["character"])
+    body = GenerationCreate(**subject, prompt=options["prompt"], count=options["count"], seed=options["seed"],
+                            kind="video" if options["video"] else "image",
+                            source_output_id=options["source"], duration_s=options["duration"])
+    ids = await service.create_generations(conn, settings, body)
+    return lambda: _follow(conn, settings, ids)
+
+
+async def _clip(conn, settings: Settings, options: dict):
+    from packages.scene_generation import clip
+    from packages.scene_generation import queries as scene_queries
+    from packages.scene_generation.service import start_generation
+
+    if not options["prompt"].strip():
+        raise DomainError("Say what the clip shows: anime-studio generate \"warrior in a forest\" --duration 30")
+    subject = await _resolve(conn, options["project"], options["character"])
+    project_id = subject.get("project_id") or await conn.fetchval(
+        "SELECT project_id FROM characters WHERE id = $1", subject["character_id"])
+    shots, how = await clip.plan(settings, options["prompt"], options["clip_s"])
+    scene_id = await clip.create_scene(conn, project_id, options["prompt"], shots, subject.get("character_id"))
+    typer.echo(f"scene {scene_id}: {len(shots)} shots ({', '.join(f'{s.duration_s:g} s' for s in shots)}), {how}")
+    await start_generation(conn, await scene_queries.get_scene(conn, scene_id))
+    return lambda: _follow_scene(conn, settings, scene_id)
+
+
+async def _with_worker(url: str, settings: Settings, submit) -> int:
     pool = await create_pool(url, min_size=1, max_size=4)
     runtime.pool, runtime.settings = pool, settings
     runtime.hub = EventHub(pool, url)
@@ -51,11 +86,7 @@ async def run_generate(url: str, settings: Settings, **options) -> int:
     try:
         async with open_job_app(url) as job_app, pool.acquire() as conn:
             try:
-                subject = await _resolve(conn, options["project"], options["character"])
-                body = GenerationCreate(**subject, prompt=options["prompt"], count=options["count"], seed=options["seed"],
-                                        kind="video" if options["video"] else "image",
-                                        source_output_id=options["source"], duration_s=options["duration"])
-                ids = await service.create_generations(conn, settings, body)
+                follow = await submit(conn)
             except DomainError as exc:
                 typer.secho(f"error: {exc.detail}", fg="red", err=True)
                 return 2
@@ -68,7 +99,7 @@ async def run_generate(url: str, settings: Settings, **options) -> int:
                 worker = asyncio.create_task(run_worker(job_app, concurrency=settings.worker_concurrency,
                                                         stalled_after=settings.stalled_job_s, name="cli-generate"))
             try:
-                return await _follow(conn, settings, ids)
+                return await follow()
             finally:  # stopped while the job app is still open (it stops gracefully through it)
                 if worker is not None:
                     worker.cancel()
@@ -103,3 +134,26 @@ async def _follow(conn, settings: Settings, ids: list[int]) -> int:
             failed += 1
             typer.secho(f"generation {gen['id']} {gen['status']}: {gen['error'] or ''}", fg="red", err=True)
     return 1 if failed else 0
+
+
+SCENE_EVENTS = frozenset({"scene.progress", "scene.completed", "scene.failed", "scene.cancelled", "shot.progress"})
+
+
+async def _follow_scene(conn, settings: Settings, scene_id: int) -> int:
+    from packages.scene_generation import queries as scene_queries
+
+    shown = None
+    while True:
+        scene = await scene_queries.get_scene(conn, scene_id)
+        state = (scene["status"], round(scene["progress"] * 100), scene["step"])
+        if state != shown:
+            shown = state
+            typer.echo(f"scene {scene_id}: {scene['status']:<10} {state[1]:>3}%  {scene['step']}")
+        if scene["status"] in ("done", "failed", "cancelled"):
+            break
+        await runtime.wait_for_change(SCENE_EVENTS, timeout=1.0)
+    if scene["status"] != "done":
+        typer.secho(f"scene {scene_id} {scene['status']}: {scene['error'] or ''}", fg="red", err=True)
+        return 1
+    typer.echo(f"output: {settings.home / scene['output_path']}")
+    return 0

@@ -54,7 +54,21 @@ export const createAppRouter = () =>
             name: 'scenes',
             component: () => import('@/features/scenes/ScenesView.vue'),
           },
+          // the Scenes tab's Episodes view; /episodes/<id> opens one (shareable)
+          {
+            path: 'episodes/:episodeId(\\d+)?',
+            name: 'episodes',
+            component: () => import('@/features/episodes/EpisodesView.vue'),
+            meta: { tab: 'scenes' },
+          },
           { path: 'gallery', name: 'gallery', component: () => import('@/features/gallery/GalleryView.vue') },
+          // a creative-team session (planning a shot or a character image), shareable
+          {
+            path: 'team/:sessionId(\\d+)',
+            name: 'team',
+            component: () => import('@/features/echo/TeamView.vue'),
+            meta: { tab: 'scenes' },
+          },
         ],
       },
       { path: '/settings', redirect: { name: 'settings-backends' } },
@@ -62,6 +76,11 @@ export const createAppRouter = () =>
         path: '/settings/backends',
         name: 'settings-backends',
         component: () => import('@/features/backends/BackendsView.vue'),
+      },
+      {
+        path: '/settings/webhooks',
+        name: 'settings-webhooks',
+        component: () => import('@/features/production/WebhooksView.vue'),
       },
       { path: '/:rest(.*)*', name: 'not-found', component: () => import('@/components/NotFound.vue') },
     ],

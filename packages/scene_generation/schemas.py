@@ -76,7 +76,8 @@ class SceneRead(BaseModel):
     target_duration_s: float | None
     music_mode: MusicMode
     accept_animatics: bool
-    status: Literal["draft", "queued", "generating", "assembling", "done", "failed", "cancelled"]
+    # partial: stopped by its budget at the last finished shot (step says why)
+    status: Literal["draft", "queued", "generating", "assembling", "done", "failed", "cancelled", "partial"]
     progress: float
     step: str
     error: str | None
@@ -86,6 +87,8 @@ class SceneRead(BaseModel):
     publishable: bool  # done, and either no animatic shot or the user accepts animatics
     duration_s: float | None
     output_url: str | None
+    engine: str | None = None  # the strategy its shots render with (a pilot's winner); None: the chain
+    steps: int | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -178,6 +181,10 @@ class ShotRead(BaseModel):
     video_output_id: int | None
     start_output_id: int | None  # the image the shot started from (gallery output)
     last_frame_output_id: int | None  # its last frame, what the next shot starts from
+    hero_status: Literal["none", "queued", "rendering", "done", "failed"] = "none"  # its final re-render
+    hero_generation_id: int | None = None
+    hero_output_id: int | None = None
+    hero_error: str | None = None
     video_url: str | None
     first_frame_url: str | None
     last_frame_url: str | None

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from packages.core.db import transaction
+from packages.core.events import bus
 from packages.core.jobs import runtime
 from packages.visual_pipeline import events, pool, queries
 from packages.visual_pipeline.comfy_client import ComfyError, Progress, PromptResult
@@ -58,26 +59,32 @@ async def _update(gen_id: int, event_cls=None, *, event: dict | None = None, **f
     return fresh
 
 
-async def _release(gen_id: int, backend_id: int) -> None:
-    """ComfyUI finished the prompt: gives the slot back and, in the same transaction, to the next
-    job of this process waiting for that backend (pool.hand_on)."""
-    handoff, committed = None, False
+async def _release(gen, backend) -> None:
+    """ComfyUI finished the prompt: gives the slot back, straight to the next job of this process
+    waiting for that backend when there is one (pool.pass_slot: one statement, no lock), else
+    frees it and says so (backend.slot_freed wakes waiters anywhere)."""
+    fields = {"progress": 1.0, "step": "saving outputs"}
+    executed = events.GenerationExecuted(project_id=gen["project_id"], generation_id=gen["id"],
+                                         character_id=gen["character_id"], status="running", **fields)
     async with runtime.acquire() as conn:
-        try:
-            async with transaction(conn) as tx:
-                await queries.update_generation(conn, gen_id, {"holds_slot": False, "progress": 1.0,
-                                                               "step": "saving outputs"})
-                fresh = await queries.get_generation(conn, gen_id)
-                await tx.emit(events.GenerationExecuted(
-                    project_id=fresh["project_id"], generation_id=gen_id, character_id=fresh["character_id"],
-                    status=fresh["status"], progress=fresh["progress"], step=fresh["step"]))
-                handoff = await pool.hand_on(conn, tx, backend_id)
-                if handoff.served is None:  # free for waiters elsewhere (a handed-on slot wakes nobody)
-                    await tx.emit(events.BackendSlotFreed(backend_id=backend_id))
-            committed = True
-        finally:
-            if handoff is not None:
-                handoff.settle(committed)
+        if (waiter := pool.line.reserve_next(backend)) is not None:
+            released, stored = await pool.pass_slot(conn, waiter, backend, gen["id"], fields, executed)
+            for event in stored:
+                await bus.publish(event)
+            if len(stored) == 2:  # handed on
+                return
+            if released:  # the waiter could not take it (cancelled, or the backend was disabled)
+                async with transaction(conn) as tx:
+                    await tx.emit(events.BackendSlotFreed(backend_id=backend["id"]))
+                return
+        async with transaction(conn) as tx:
+            if await queries.release_slot(conn, gen["id"], fields) is not None:
+                await tx.emit(executed)
+                await tx.emit(events.BackendSlotFreed(backend_id=backend["id"]))  # wakes waiters anywhere
+            else:  # it held no slot any more (cancelled meanwhile): only the step changes
+                await queries.update_generation(conn, gen["id"], fields)
+                fresh = await queries.get_generation(conn, gen["id"])
+                await tx.emit(executed.model_copy(update={"status": fresh["status"]}))
 
 
 async def _fail(gen_id: int, message: str, code: str) -> None:
@@ -139,8 +146,9 @@ async def _wait_in_line(waiter: Waiter):
     return change.result(), None
 
 
-async def _follow(gen_id: int, backend, recipe: Recipe, prompt_id: str, client_id: str,
+async def _follow(gen, backend, recipe: Recipe, prompt_id: str, client_id: str,
                   resume: bool) -> PromptResult:
+    gen_id = gen["id"]
     client = clients.get(backend["url"])
     for local, remote in recipe.uploads:  # input images under names derived from their bytes
         await client.upload_image(local, name=remote.split("/", 1)[1])
@@ -167,7 +175,7 @@ async def _follow(gen_id: int, backend, recipe: Recipe, prompt_id: str, client_i
         await _update(gen_id, events.GenerationProgress, event={"has_preview": True})
 
     async def on_finished() -> None:  # ComfyUI is done: the slot goes back now, before any download
-        await _release(gen_id, backend["id"])
+        await _release(gen, backend)
 
     return await client.run(recipe.built.workflow, prompt_id, client_id=client_id, resume=resume,
                             on_progress=on_progress, on_preview=on_preview, on_finished=on_finished)
@@ -227,7 +235,7 @@ async def _execute(generation_id: int) -> None:
                 await _fail(gen["id"], str(exc), "no_capable_backend")
                 return
         try:
-            result = await _follow(gen["id"], backend, recipe, prompt_id, client_id, resume)
+            result = await _follow(gen, backend, recipe, prompt_id, client_id, resume)
         except ComfyError as exc:
             gen = await _load(gen["id"])
             if gen["status"] == "cancelled":

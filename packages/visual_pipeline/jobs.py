@@ -6,6 +6,7 @@ from __future__ import annotations
 import procrastinate
 
 from packages.core.jobs import defer_once, runtime
+from packages.production.budgets import admit_generation
 from packages.visual_pipeline import engine, pool
 
 generation_jobs = procrastinate.Blueprint()
@@ -14,6 +15,11 @@ RUN_TASK = "generation:run"
 
 @generation_jobs.task(name="run", queue="generation")
 async def run_generation(generation_id: int) -> None:
+    async with runtime.acquire() as conn:  # the budget admits it (reserving its estimate) before it submits
+        verdict = await admit_generation(conn, generation_id)
+    if not verdict.allowed:
+        await engine._fail(generation_id, f"Over budget: {verdict.reason}", "budget_exceeded")
+        return
     await engine.execute(generation_id)
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from packages.core.db import transaction
+from packages.core.events import NOTIFY_CHANNEL, Event, StoredEvent
 from packages.visual_pipeline import queries
 from packages.visual_pipeline.builder import Requirements, missing_requirements
 from packages.visual_pipeline.comfy_client import ComfyClient, ComfyError
@@ -126,12 +127,29 @@ class Busy:
         self.unusable = unusable
 
 
+# keyframes and previews go to `keyframe` backends, bulk shots to `worker` ones, final re-renders
+# to `hero` ones. When no enabled healthy backend has the role asked for, the next role of its
+# chain is used (keyframe -> worker, hero -> worker), and then any backend at all.
+ROLE_FALLBACK = {"keyframe": ("keyframe", "worker"), "worker": ("worker",), "hero": ("hero", "worker")}
+
+
+async def resolve_role(conn: asyncpg.Connection, role: str | None, exclude=()) -> str | None:
+    """The role a job asking for `role` is dispatched by now (None: any backend)."""
+    if role is None:
+        return None
+    present = {r for b in await queries.list_backends(conn)
+               if b["enabled"] and b["health"] == "ok" and b["id"] not in exclude for r in b["roles"]}
+    return next((r for r in ROLE_FALLBACK.get(role, (role,)) if r in present), None)
+
+
 async def claim(conn: asyncpg.Connection, generation_id: int, requires: Requirements, *, role: str | None = None,
                 exclude: list[int] = (), fields=lambda backend: {}, event=lambda backend: None):
-    """Assigns the waiting generation to the least busy capable backend with a free slot, in one
-    transaction with `fields(backend)` set on the generation and `event(backend)` emitted.
+    """Assigns the waiting generation to the least busy capable backend with a free slot (of its
+    role, or the role's fallback: resolve_role), in one transaction with `fields(backend)` set on
+    the generation and `event(backend)` emitted.
     Returns the backend, or Busy when every capable one is busy. Raises NoCapableBackend when no
     enabled healthy backend could ever run it, GenerationGone when it is no longer queued."""
+    role = await resolve_role(conn, role, exclude)
     candidates = await queries.dispatch_candidates(conn, role, list(exclude))
     capable = [b for b in candidates if not missing_on(b, requires)]
     for backend in capable:
@@ -209,38 +227,25 @@ class Line:
 line = Line()
 
 
-class Handoff:
-    """The waiters one release reserved; settle() after the transaction ends wakes them all: the
-    one served gets its backend (only if the transaction committed), the others claim as usual."""
-
-    def __init__(self, backend, reserved: list[Waiter]):
-        self.backend, self.reserved = backend, reserved
-        self.served: Waiter | None = None
-        self.gone: list[Waiter] = []
-
-    def settle(self, committed: bool) -> None:
-        for waiter in self.reserved:
-            if waiter.handed.done():
-                continue
-            if waiter in self.gone:
-                waiter.handed.set_exception(GenerationGone())
-            else:
-                waiter.handed.set_result(self.backend if committed and waiter is self.served else None)
-
-
-async def hand_on(conn: asyncpg.Connection, tx, backend_id: int) -> Handoff:
-    """Inside the transaction that released a slot on the backend: takes it for the oldest waiter
-    of this process that can use it (call settle() on the answer once the transaction is over)."""
-    backend = await queries.get_backend(conn, backend_id)
-    if backend is None or not await queries.lock_backend_slot(conn, backend_id):
-        return Handoff(backend, [])
-    handoff = Handoff(backend, [])
-    while (waiter := line.reserve_next(backend)) is not None:
-        handoff.reserved.append(waiter)
-        if await queries.take_slot(conn, waiter.generation_id, backend_id, waiter.fields(backend)):
-            if (emitted := waiter.event(backend)) is not None:
-                await tx.emit(emitted)
-            handoff.served = waiter
-            break
-        handoff.gone.append(waiter)  # cancelled while waiting
-    return handoff
+async def pass_slot(conn: asyncpg.Connection, waiter: Waiter, backend: asyncpg.Record, release_id: int,
+                    release_fields: dict, executed: Event) -> tuple[bool, list[StoredEvent]]:
+    """The finished generation `release_id` gives its slot on `backend` straight to `waiter` (a job
+    of this process, reserved out of the line), in one atomic statement with both events, and
+    wakes the waiter: with the backend when it took the slot, else with None (it claims as usual).
+    The slot moves from one prompt to the next in one commit, so the backend's count of held slots
+    never changes and no lock is needed: a claim elsewhere sees the old holder or the new one,
+    never a free slot between them. Returns (released, the stored events to publish)."""
+    submitted = waiter.event(backend)
+    try:
+        rows = await queries.transfer_slot(
+            conn, release_id=release_id, release_fields=release_fields, backend_id=backend["id"],
+            take_id=waiter.generation_id, take_fields=waiter.fields(backend), channel=NOTIFY_CHANNEL,
+            executed=(executed.type, executed.project_id, executed.payload()),
+            submitted=(submitted.type, submitted.project_id, submitted.payload()))
+    except BaseException:
+        waiter.handed.set_result(None)
+        raise
+    stored = [StoredEvent(id=row["id"], at=row["at"], type=row["type"], project_id=event.project_id,
+                          payload=event.payload()) for row, event in zip(rows, (executed, submitted))]
+    waiter.handed.set_result(backend if len(rows) == 2 else None)
+    return bool(rows), stored

@@ -11,7 +11,7 @@ SELECT b.*, (SELECT count(*) FROM generations g WHERE g.backend_id = b.id AND g.
 FROM backends b
 """
 BACKEND_COLUMNS = frozenset({"name", "roles", "enabled", "max_in_flight", "health", "last_seen", "last_error",
-                             "capabilities", "vram_total", "vram_free", "queue_remaining"})
+                             "capabilities", "vram_total", "vram_free", "queue_remaining", "rate_per_s"})
 
 
 async def list_backends(conn) -> list[asyncpg.Record]:
@@ -97,6 +97,47 @@ async def take_slot(conn, generation_id: int, backend_id: int, fields: dict) -> 
                                                          "holds_slot": True, **fields},
                                    GENERATION_COLUMNS, returning="true", condition="status = 'queued'")
     return await conn.fetchval(sql, generation_id, *values) or False
+
+
+async def release_slot(conn, generation_id: int, fields: dict) -> asyncpg.Record | None:
+    """Gives back the slot the generation holds (with `fields` set) in one statement; returns what
+    its event needs, or None when it held no slot (released already, e.g. by a cancel)."""
+    sql, values = update_statement("generations", "id", {"holds_slot": False, **fields}, GENERATION_COLUMNS,
+                                   returning="project_id, character_id, status, progress, step",
+                                   condition="holds_slot")
+    return await conn.fetchrow(sql, generation_id, *values)
+
+
+def _assignments(fields: dict, first: int) -> tuple[str, list]:
+    for column in fields:
+        if column not in GENERATION_COLUMNS:
+            raise KeyError(f"{column} is not an updatable column of generations")
+    return ", ".join(f"{column} = ${i}" for i, column in enumerate(fields, start=first)), list(fields.values())
+
+
+async def transfer_slot(conn, *, release_id: int, release_fields: dict, backend_id: int, take_id: int,
+                        take_fields: dict, executed: tuple, submitted: tuple, channel: str) -> list[asyncpg.Record]:
+    """One statement (one round trip, atomic): the finished generation gives back its slot and the
+    queued one takes it on the same backend (if the first still held it, the second is still queued
+    and the backend is enabled and healthy), each with its event stored and notified. `executed`
+    and `submitted` are (type, project_id, payload). Returns the stored events' (id, at, type):
+    none when nothing was released, one when the slot was released but not taken, two when moved."""
+    release_set, release_values = _assignments(release_fields, 11)
+    take_set, take_values = _assignments(take_fields, 11 + len(release_values))
+    return await conn.fetch(
+        f"""WITH released AS (
+                UPDATE generations SET holds_slot = false, {release_set} WHERE id = $1 AND holds_slot RETURNING id),
+            taken AS (
+                UPDATE generations SET backend_id = $2, status = 'running', holds_slot = true, {take_set}
+                WHERE id = $3 AND status = 'queued' AND EXISTS (SELECT 1 FROM released)
+                  AND EXISTS (SELECT 1 FROM backends WHERE id = $2 AND enabled AND health = 'ok')
+                RETURNING id),
+            stored AS (
+                INSERT INTO events (type, project_id, payload) SELECT $4::text, $5::bigint, $6::jsonb FROM released
+                UNION ALL SELECT $7::text, $8::bigint, $9::jsonb FROM taken
+                RETURNING id, at, type)
+            SELECT id, at, type, pg_notify($10, id || ':' || type) FROM stored ORDER BY id""",
+        release_id, backend_id, take_id, *executed, *submitted, channel, *release_values, *take_values)
 
 
 async def list_generations(conn, *, project_id: int, status: str | None, character_id: int | None,

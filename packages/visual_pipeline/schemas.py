@@ -35,6 +35,7 @@ class BackendUpdate(Strict):
     roles: Annotated[list[Role], Field(min_length=1, max_length=3)] | None = None
     enabled: bool | None = None
     max_in_flight: Annotated[int, Field(ge=1, le=64)] | None = None
+    rate_per_s: Annotated[float, Field(ge=0, le=1000)] | None = None  # price of a GPU-second (0: own hardware)
 
 
 class Capabilities(BaseModel):
@@ -56,6 +57,7 @@ class BackendRead(BaseModel):
     vram_total: int | None
     vram_free: int | None
     queue_remaining: int
+    rate_per_s: float = 0.0  # price of a GPU-second here (0: own hardware); generations cost gpu_seconds x this
     running: int = 0  # generations in flight on it now
     created_at: datetime
     updated_at: datetime
@@ -82,8 +84,8 @@ class GenerationCreate(Strict):
     source_output_id: int | None = None  # video: the gallery image it starts from
     motion_prompt: Annotated[str, StringConstraints(max_length=1000)] = ""
     duration_s: Annotated[float, Field(gt=0, le=20)] = 3.0
-    engine: Literal["framepack", "ltx"] | None = None  # video: start the fallback chain here
-    role: Role | None = None  # send to backends of this role only
+    engine: Literal["framepack", "ltx", "animatic"] | None = None  # video: start the fallback chain here
+    role: Role | None = None  # send to backends of this role (or its fallback: pool.ROLE_FALLBACK)
     # Overrides of the style's values for this generation (auto-correction, experiments); unset
     # fields keep the style's. Stored in generations.params only when given.
     steps: Annotated[int, Field(ge=1, le=150)] | None = None

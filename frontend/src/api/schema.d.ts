@@ -446,6 +446,361 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/deliveries/{delivery_id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Redeliver */
+        post: operations["production-redeliver"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/echo/conversations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Conversations */
+        get: operations["echo-list_conversations"];
+        put?: never;
+        /** Create Conversation */
+        post: operations["echo-create_conversation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/echo/conversations/{conversation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Conversation */
+        get: operations["echo-get_conversation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/echo/conversations/{conversation_id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send Message
+         * @description Stores the message, then streams the answer: `sources`, `token` {text}..., `done` {message_id}
+         *     or `error` {detail, code}.
+         */
+        post: operations["echo-send_message"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/echo/enhance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enhance */
+        post: operations["echo-enhance"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/echo/narrate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Narrate
+         * @description Streams a draft or continuation of one field: `token` {text}..., `done` {text} or `error`.
+         */
+        post: operations["echo-narrate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/echo/reindex": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reindex */
+        post: operations["echo-reindex"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/echo/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Search */
+        post: operations["echo-search"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/echo/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Status */
+        get: operations["echo-status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/episodes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Episodes */
+        get: operations["episodes-list_episodes"];
+        put?: never;
+        /** Create Episode */
+        post: operations["episodes-create_episode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/episodes/{episode_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Episode */
+        get: operations["episodes-get_episode"];
+        put?: never;
+        post?: never;
+        /** Delete Episode */
+        delete: operations["episodes-delete_episode"];
+        options?: never;
+        head?: never;
+        /** Update Episode */
+        patch: operations["episodes-update_episode"];
+        trace?: never;
+    };
+    "/episodes/{episode_id}/assemble": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Assemble */
+        post: operations["episodes-assemble"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/episodes/{episode_id}/budget": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Episode Budget */
+        get: operations["production-episode_budget"];
+        /** Set Episode Budget */
+        put: operations["production-set_episode_budget"];
+        post?: never;
+        /** Delete Episode Budget */
+        delete: operations["production-delete_episode_budget"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/episodes/{episode_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export Timeline */
+        get: operations["episodes-export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/episodes/{episode_id}/publish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Publish */
+        post: operations["episodes-publish"];
+        /** Unpublish */
+        delete: operations["episodes-unpublish"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/episodes/{episode_id}/reorder": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Reorder */
+        put: operations["episodes-reorder"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/episodes/{episode_id}/scenes/{scene_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Add Scene */
+        post: operations["episodes-add_scene"];
+        /** Remove Scene */
+        delete: operations["episodes-remove_scene"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/episodes/{episode_id}/scenes/{scene_id}/move": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Move Scene */
+        post: operations["episodes-move_scene"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/episodes/{episode_id}/thumbnail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Thumbnail */
+        get: operations["episodes-thumbnail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/episodes/{episode_id}/video": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Video */
+        get: operations["episodes-video"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/events": {
         parameters: {
             query?: never;
@@ -475,6 +830,23 @@ export interface paths {
         };
         /** Stream Events */
         get: operations["core-stream_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/farm/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Farm Jobs */
+        get: operations["generation-farm_jobs"];
         put?: never;
         post?: never;
         delete?: never;
@@ -817,6 +1189,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/jellyfin/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Jellyfin Health */
+        get: operations["episodes-jellyfin_health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/outputs/{output_id}": {
         parameters: {
             query?: never;
@@ -921,6 +1310,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/projects/{project_id}/budget": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Project Budget */
+        get: operations["production-project_budget"];
+        /** Set Project Budget */
+        put: operations["production-set_project_budget"];
+        post?: never;
+        /** Delete Project Budget */
+        delete: operations["production-delete_project_budget"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{project_id}/costs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Project Costs */
+        get: operations["production-costs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/projects/{project_id}/restore": {
         parameters: {
             query?: never;
@@ -932,6 +1357,24 @@ export interface paths {
         put?: never;
         /** Restore Project */
         post: operations["story-restore_project"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/projects/{project_id}/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Webhooks */
+        get: operations["production-webhooks"];
+        put?: never;
+        /** Create Webhook */
+        post: operations["production-create_webhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1202,6 +1645,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/scenes/{scene_id}/hero-pass": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Hero Pass Scene */
+        post: operations["scenes-hero_pass_scene"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/scenes/{scene_id}/output": {
         parameters: {
             query?: never;
@@ -1213,6 +1673,75 @@ export interface paths {
         get: operations["scenes-scene_output"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/scenes/{scene_id}/pilots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Pilots */
+        get: operations["scenes-list_pilots"];
+        put?: never;
+        /** Start Pilot */
+        post: operations["scenes-start_pilot"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/scenes/{scene_id}/pilots/{pilot_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Pilot */
+        get: operations["scenes-get_pilot"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/scenes/{scene_id}/pilots/{pilot_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel Pilot */
+        post: operations["scenes-cancel_pilot"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/scenes/{scene_id}/pilots/{pilot_id}/choose": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Choose Strategy */
+        post: operations["scenes-choose_pilot_strategy"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1265,6 +1794,23 @@ export interface paths {
         get: operations["scenes-shot_first_frame"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/scenes/{scene_id}/shots/{shot_id}/hero-pass": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Hero Pass Shot */
+        post: operations["scenes-hero_pass_shot"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1464,6 +2010,165 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/team/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Models */
+        get: operations["team-get_models"];
+        /** Put Models */
+        put: operations["team-put_models"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/team/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Sessions */
+        get: operations["team-list_sessions"];
+        put?: never;
+        /** Create Session */
+        post: operations["team-create_session"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/team/sessions/{session_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Session */
+        get: operations["team-get_session"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/team/sessions/{session_id}/answer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Answer */
+        post: operations["team-answer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/team/sessions/{session_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve */
+        post: operations["team-approve"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/team/sessions/{session_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel */
+        post: operations["team-cancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/team/sessions/{session_id}/interject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Interject */
+        post: operations["team-interject"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/team/sessions/{session_id}/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Edit Plan */
+        patch: operations["team-edit_plan"];
+        trace?: never;
+    };
+    "/team/sessions/{session_id}/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream Session
+         * @description `message`, `phase`, `consensus`, `question`, `plan`, `state` (stored, with ids: resume by
+         *     Last-Event-ID or `after`) and `token` {message_id, speaker, text} while a specialist speaks.
+         */
+        get: operations["team-stream_session"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tokens": {
         parameters: {
             query?: never;
@@ -1633,6 +2338,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/webhooks/{webhook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete Webhook */
+        delete: operations["production-delete_webhook"];
+        options?: never;
+        head?: never;
+        /** Update Webhook */
+        patch: operations["production-update_webhook"];
+        trace?: never;
+    };
+    "/webhooks/{webhook_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Deliveries */
+        get: operations["production-deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/{webhook_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Test Webhook */
+        post: operations["production-test_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/world-settings/{project_id}": {
         parameters: {
             query?: never;
@@ -1655,6 +2412,21 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** Accepted */
+        Accepted: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "waiting_user" | "planned" | "approved" | "cancelled" | "failed";
+        };
+        /** Answer */
+        Answer: {
+            /** Content */
+            content?: string | null;
+            /** Option Index */
+            option_index?: number | null;
+        };
         /**
          * AppearanceData
          * @description What a character looks like, as written by the director. `species` drives the prompt
@@ -1732,10 +2504,24 @@ export interface components {
             /** Species */
             species?: string | null;
         };
+        /** Approval */
+        Approval: {
+            /** Params */
+            params?: {
+                [key: string]: unknown;
+            } | null;
+        };
         /** ApproveBody */
         ApproveBody: {
             /** Caption */
             caption?: string | null;
+        };
+        /** Approved */
+        Approved: {
+            /** Generation Ids */
+            generation_ids?: number[] | null;
+            /** Shot Id */
+            shot_id?: number | null;
         };
         /** Arc */
         Arc: {
@@ -1746,6 +2532,14 @@ export interface components {
             summary?: string;
             /** Title */
             title: string;
+        };
+        /** AssembleRequest */
+        AssembleRequest: {
+            /**
+             * Fade S
+             * @default 0
+             */
+            fade_s?: number;
         };
         /** BackendCreate */
         BackendCreate: {
@@ -1774,6 +2568,29 @@ export interface components {
              */
             url: string;
         };
+        /** BackendJob */
+        BackendJob: {
+            /** Backend Id */
+            backend_id: number;
+            /** Engine */
+            engine: string;
+            /** Generation Id */
+            generation_id: number;
+            /** Kind */
+            kind: string;
+            /** Progress */
+            progress: number;
+            /** Project Id */
+            project_id: number;
+            /** Role */
+            role: string | null;
+            /** Scene Id */
+            scene_id: number | null;
+            /** Shot Id */
+            shot_id: number | null;
+            /** Step */
+            step: string;
+        };
         /** BackendRead */
         BackendRead: {
             capabilities: components["schemas"]["Capabilities"];
@@ -1801,6 +2618,11 @@ export interface components {
             name: string;
             /** Queue Remaining */
             queue_remaining: number;
+            /**
+             * Rate Per S
+             * @default 0
+             */
+            rate_per_s?: number;
             /** Roles */
             roles: string[];
             /**
@@ -1828,6 +2650,8 @@ export interface components {
             max_in_flight?: number | null;
             /** Name */
             name?: string | null;
+            /** Rate Per S */
+            rate_per_s?: number | null;
             /** Roles */
             roles?: ("keyframe" | "worker" | "hero")[] | null;
         };
@@ -1879,6 +2703,66 @@ export interface components {
              * @description A zip of images
              */
             file: string;
+        };
+        /** BudgetRead */
+        BudgetRead: {
+            /** Episode Id */
+            episode_id: number | null;
+            /** Id */
+            id: number;
+            /** Limit */
+            limit: number;
+            /** Project Id */
+            project_id: number;
+            /**
+             * Unit
+             * @enum {string}
+             */
+            unit: "gpu_seconds" | "money";
+            /** Warn At */
+            warn_at: number;
+        };
+        /** BudgetSet */
+        BudgetSet: {
+            /** Limit */
+            limit: number;
+            /**
+             * Unit
+             * @enum {string}
+             */
+            unit: "gpu_seconds" | "money";
+            /**
+             * Warn At
+             * @default 0.8
+             */
+            warn_at?: number;
+        };
+        /**
+         * BudgetStatus
+         * @description Spend vs budget: spent (finished work), committed (estimates admitted and still running),
+         *     queued (forecast of queued work not admitted yet), forecast = spent + committed + queued.
+         */
+        BudgetStatus: {
+            budget: components["schemas"]["BudgetRead"] | null;
+            /** Committed */
+            committed: number;
+            /** Cost */
+            cost: number;
+            /** Forecast */
+            forecast: number;
+            /** Gpu Seconds */
+            gpu_seconds: number;
+            /** Queued */
+            queued: number;
+            /** Remaining */
+            remaining: number | null;
+            /** Spent */
+            spent: number;
+            /**
+             * Unit
+             * @enum {string}
+             */
+            unit: "gpu_seconds" | "money";
         };
         /** BulkBody */
         BulkBody: {
@@ -1942,6 +2826,16 @@ export interface components {
             /** Voice */
             voice?: string | null;
         };
+        /** CharacterImageTarget */
+        CharacterImageTarget: {
+            /** Character */
+            character: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "character_image";
+        };
         /** CharacterRead */
         CharacterRead: {
             appearance_data: components["schemas"]["AppearanceRead"];
@@ -2002,6 +2896,60 @@ export interface components {
             /** Voice */
             voice?: string | null;
         };
+        /** ConversationCreate */
+        ConversationCreate: {
+            /** Project */
+            project: string;
+            /**
+             * Title
+             * @default
+             */
+            title?: string;
+        };
+        /** ConversationRead */
+        ConversationRead: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: number;
+            /** Message Count */
+            message_count: number;
+            /** Messages */
+            messages: components["schemas"]["MessageRead"][];
+            /** Project Id */
+            project_id: number;
+            /** Title */
+            title: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** ConversationSummary */
+        ConversationSummary: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: number;
+            /** Message Count */
+            message_count: number;
+            /** Project Id */
+            project_id: number;
+            /** Title */
+            title: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
         /** CorrectionRead */
         CorrectionRead: {
             /** Character Id */
@@ -2059,6 +3007,65 @@ export interface components {
              */
             strategy: "fix_quality" | "fix_resolution" | "fix_blur" | "fix_brightness" | "fix_contrast" | "fix_appearance" | "fix_solo";
         };
+        /** CostReport */
+        CostReport: {
+            /** By */
+            by: ("scene" | "episode" | "character") | null;
+            project: components["schemas"]["Spend"];
+            /** Project Id */
+            project_id: number;
+            /** Rows */
+            rows: components["schemas"]["CostRow"][];
+        };
+        /** CostRow */
+        CostRow: {
+            /** Cost */
+            cost: number;
+            /** Generations */
+            generations: number;
+            /** Gpu Seconds */
+            gpu_seconds: number;
+            /** Key Id */
+            key_id: number;
+            /** Name */
+            name: string;
+            /** Training Runs */
+            training_runs: number;
+        };
+        /** DeliveryRead */
+        DeliveryRead: {
+            /** Attempts */
+            attempts: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Delivered At */
+            delivered_at: string | null;
+            /** Error */
+            error: string | null;
+            /** Event Id */
+            event_id: number;
+            /** Event Type */
+            event_type: string;
+            /** Id */
+            id: number;
+            /**
+             * Next At
+             * Format: date-time
+             */
+            next_at: string;
+            /** Response Code */
+            response_code: number | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "delivered" | "failed";
+            /** Webhook Id */
+            webhook_id: number;
+        };
         /** DriftRead */
         DriftRead: {
             /** Alert */
@@ -2071,6 +3078,176 @@ export interface components {
             rolling_rate: number | null;
             /** Window */
             window: number;
+        };
+        /** EchoStatus */
+        EchoStatus: {
+            memory: components["schemas"]["MemoryStatus"];
+            ollama: components["schemas"]["OllamaStatus"];
+        };
+        /** EnhanceRead */
+        EnhanceRead: {
+            /** Original */
+            original: string;
+            /** Prompt */
+            prompt: string;
+            /** Sources */
+            sources: components["schemas"]["Source"][];
+        };
+        /** EnhanceRequest */
+        EnhanceRequest: {
+            /** Character */
+            character?: string | null;
+            /** Project */
+            project: string;
+            /** Prompt */
+            prompt: string;
+        };
+        /** EpisodeCreate */
+        EpisodeCreate: {
+            /**
+             * Description
+             * @default
+             */
+            description?: string;
+            /** Number */
+            number?: number | null;
+            /** Project */
+            project: string;
+            /**
+             * Story Arc
+             * @default
+             */
+            story_arc?: string;
+            /** Title */
+            title: string;
+        };
+        /** EpisodeDetail */
+        EpisodeDetail: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string;
+            /** Duration S */
+            duration_s: number | null;
+            /** Error */
+            error: string | null;
+            /** Id */
+            id: number;
+            /** Number */
+            number: number;
+            /** Output Url */
+            output_url: string | null;
+            /** Progress */
+            progress: number;
+            /** Project Id */
+            project_id: number;
+            /** Published At */
+            published_at: string | null;
+            /** Published Path */
+            published_path: string | null;
+            /** Scene Count */
+            scene_count: number;
+            /** Scenes */
+            scenes: components["schemas"]["EpisodeScene"][];
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "draft" | "assembling" | "assembled" | "publishing" | "published" | "failed";
+            /** Step */
+            step: string;
+            /** Story Arc */
+            story_arc: string;
+            /** Thumbnail Url */
+            thumbnail_url: string | null;
+            /** Title */
+            title: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** EpisodeRead */
+        EpisodeRead: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string;
+            /** Duration S */
+            duration_s: number | null;
+            /** Error */
+            error: string | null;
+            /** Id */
+            id: number;
+            /** Number */
+            number: number;
+            /** Output Url */
+            output_url: string | null;
+            /** Progress */
+            progress: number;
+            /** Project Id */
+            project_id: number;
+            /** Published At */
+            published_at: string | null;
+            /** Published Path */
+            published_path: string | null;
+            /** Scene Count */
+            scene_count: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "draft" | "assembling" | "assembled" | "publishing" | "published" | "failed";
+            /** Step */
+            step: string;
+            /** Story Arc */
+            story_arc: string;
+            /** Thumbnail Url */
+            thumbnail_url: string | null;
+            /** Title */
+            title: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** EpisodeScene */
+        EpisodeScene: {
+            /** Duration S */
+            duration_s: number | null;
+            /** Has Output */
+            has_output: boolean;
+            /** Position */
+            position: number;
+            /** Scene Id */
+            scene_id: number;
+            /** Status */
+            status: string;
+            /** Thumbnail Url */
+            thumbnail_url: string | null;
+            /** Title */
+            title: string;
+        };
+        /** EpisodeUpdate */
+        EpisodeUpdate: {
+            /** Description */
+            description?: string | null;
+            /** Number */
+            number?: number | null;
+            /** Status */
+            status?: ("draft" | "assembled" | "failed") | null;
+            /** Story Arc */
+            story_arc?: string | null;
+            /** Title */
+            title?: string | null;
         };
         /** GalleryItem */
         GalleryItem: {
@@ -2159,7 +3336,7 @@ export interface components {
              */
             duration_s?: number;
             /** Engine */
-            engine?: ("framepack" | "ltx") | null;
+            engine?: ("framepack" | "ltx" | "animatic") | null;
             /** Height */
             height?: number | null;
             /** Ip Adapter Weight */
@@ -2261,6 +3438,13 @@ export interface components {
             status: string;
             /** Version */
             version: string;
+        };
+        /** HeroPassRead */
+        HeroPassRead: {
+            /** Scene Id */
+            scene_id: number;
+            /** Shot Ids */
+            shot_ids: number[];
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -2367,6 +3551,26 @@ export interface components {
             /** Voice Sample */
             voice_sample: string | null;
         };
+        /** Interjection */
+        Interjection: {
+            /** Content */
+            content: string;
+        };
+        /** JellyfinHealth */
+        JellyfinHealth: {
+            /** Configured */
+            configured: boolean;
+            /** Error */
+            error?: string | null;
+            /** Library Dir */
+            library_dir: string | null;
+            /** Reachable */
+            reachable: boolean | null;
+            /** Server Name */
+            server_name?: string | null;
+            /** Version */
+            version?: string | null;
+        };
         /** LastReview */
         LastReview: {
             /**
@@ -2447,6 +3651,44 @@ export interface components {
             /** Step */
             step: number;
         };
+        /** MemoryStatus */
+        MemoryStatus: {
+            /**
+             * Backend
+             * @enum {string}
+             */
+            backend: "local" | "server";
+            /** Embedder */
+            embedder: string;
+            /** Error */
+            error?: string | null;
+            /** Points */
+            points: number | null;
+        };
+        /** MessageCreate */
+        MessageCreate: {
+            /** Content */
+            content: string;
+        };
+        /** MessageRead */
+        MessageRead: {
+            /** Content */
+            content: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: number;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "user" | "assistant";
+            /** Sources */
+            sources: components["schemas"]["Source"][];
+        };
         /** MetricsReviewRead */
         MetricsReviewRead: {
             /** Rejected */
@@ -2474,6 +3716,39 @@ export interface components {
              * @enum {string}
              */
             shot_type: "establishing" | "wide" | "medium" | "close-up" | "extreme-close-up" | "action";
+        };
+        /** NarrateRequest */
+        NarrateRequest: {
+            /** Field */
+            field: string;
+            /**
+             * Instructions
+             * @default
+             */
+            instructions?: string;
+            /**
+             * Mode
+             * @default draft
+             * @enum {string}
+             */
+            mode?: "draft" | "extend";
+            /** Project */
+            project: string;
+            /** Storyline Id */
+            storyline_id?: number | null;
+        };
+        /** OllamaStatus */
+        OllamaStatus: {
+            /** Chat Model */
+            chat_model: string;
+            /** Configured */
+            configured: boolean;
+            /** Embed Model */
+            embed_model: string | null;
+            /** Missing Models */
+            missing_models: string[];
+            /** Reachable */
+            reachable: boolean;
         };
         /** Readiness */
         packages__approval__replenish_schemas__Readiness: {
@@ -2510,6 +3785,20 @@ export interface components {
         Page_CorrectionRead_: {
             /** Items */
             items: components["schemas"]["CorrectionRead"][];
+            /** Total */
+            total: number;
+        };
+        /** Page[DeliveryRead] */
+        Page_DeliveryRead_: {
+            /** Items */
+            items: components["schemas"]["DeliveryRead"][];
+            /** Total */
+            total: number;
+        };
+        /** Page[EpisodeRead] */
+        Page_EpisodeRead_: {
+            /** Items */
+            items: components["schemas"]["EpisodeRead"][];
             /** Total */
             total: number;
         };
@@ -2590,6 +3879,13 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** Page[WebhookRead] */
+        Page_WebhookRead_: {
+            /** Items */
+            items: components["schemas"]["WebhookRead"][];
+            /** Total */
+            total: number;
+        };
         /** Palette */
         Palette: {
             /**
@@ -2612,6 +3908,110 @@ export interface components {
             rejected: number;
             /** Value */
             value: string;
+        };
+        /** PilotChoose */
+        PilotChoose: {
+            /** Strategy Id */
+            strategy_id: number;
+        };
+        /** PilotCreate */
+        PilotCreate: {
+            /** Budget S */
+            budget_s?: number | null;
+            /**
+             * Continue Scene
+             * @default true
+             */
+            continue_scene?: boolean;
+            /**
+             * K Shots
+             * @default 2
+             */
+            k_shots?: number;
+            /** Strategies */
+            strategies: components["schemas"]["StrategyCreate"][];
+        };
+        /** PilotRead */
+        PilotRead: {
+            /** Budget S */
+            budget_s: number | null;
+            /** Continue Scene */
+            continue_scene: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Critic Notes */
+            critic_notes: string;
+            /** Decided By */
+            decided_by: ("critic" | "user") | null;
+            /** Error */
+            error: string | null;
+            /** Id */
+            id: number;
+            /** K Shots */
+            k_shots: number;
+            /** Scene Id */
+            scene_id: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "decided" | "failed" | "cancelled";
+            /** Step */
+            step: string;
+            /** Strategies */
+            strategies: components["schemas"]["StrategyRead"][];
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Winner Id */
+            winner_id: number | null;
+        };
+        /** PilotShot */
+        PilotShot: {
+            /** Duration S */
+            duration_s: number;
+            /** Engine */
+            engine: string | null;
+            /** Error */
+            error: string | null;
+            /** Generation Id */
+            generation_id: number | null;
+            /** Gpu Seconds */
+            gpu_seconds: number;
+            /** Last Frame Output Id */
+            last_frame_output_id: number | null;
+            /** Passed */
+            passed: boolean;
+            /** Position */
+            position: number;
+            /** Reviewer */
+            reviewer?: string | null;
+            /** Score */
+            score: number | null;
+            /** Seed */
+            seed?: number | null;
+            /** Shot Id */
+            shot_id: number;
+            /** Start Output Id */
+            start_output_id?: number | null;
+            /** Steps */
+            steps?: number | null;
+            /** Threshold */
+            threshold: number;
+            /** Video Output Id */
+            video_output_id: number | null;
+        };
+        /** PlanEdit */
+        PlanEdit: {
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
         };
         /** ProjectCreate */
         ProjectCreate: {
@@ -2755,6 +4155,18 @@ export interface components {
             /** Width */
             width: number;
         };
+        /** PublishRequest */
+        PublishRequest: {
+            /** Link Mode */
+            link_mode?: ("copy" | "hardlink" | "symlink") | null;
+        };
+        /** Question */
+        Question: {
+            /** Options */
+            options: string[];
+            /** Summary */
+            summary: string;
+        };
         /** ReadinessCharacter */
         ReadinessCharacter: {
             /** Approved */
@@ -2815,6 +4227,18 @@ export interface components {
             /** Width */
             width: number;
         };
+        /** ReindexAccepted */
+        ReindexAccepted: {
+            /** Project Id */
+            project_id: number;
+            /** Queued */
+            queued: boolean;
+        };
+        /** ReindexRequest */
+        ReindexRequest: {
+            /** Project */
+            project: string;
+        };
         /** RejectBody */
         RejectBody: {
             /** Note */
@@ -2824,6 +4248,11 @@ export interface components {
              * @enum {string}
              */
             reason: "wrong_character" | "anatomy" | "blur" | "not_solo" | "wrong_species" | "style" | "other";
+        };
+        /** ReorderRequest */
+        ReorderRequest: {
+            /** Scene Ids */
+            scene_ids: number[];
         };
         /** ReplenishmentCharacter */
         ReplenishmentCharacter: {
@@ -2977,6 +4406,8 @@ export interface components {
             description: string;
             /** Duration S */
             duration_s: number | null;
+            /** Engine */
+            engine?: string | null;
             /** Error */
             error: string | null;
             /** Has Animatics */
@@ -3012,9 +4443,11 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "draft" | "queued" | "generating" | "assembling" | "done" | "failed" | "cancelled";
+            status: "draft" | "queued" | "generating" | "assembling" | "done" | "failed" | "cancelled" | "partial";
             /** Step */
             step: string;
+            /** Steps */
+            steps?: number | null;
             /** Target Duration S */
             target_duration_s: number | null;
             /** Time Of Day */
@@ -3042,6 +4475,8 @@ export interface components {
             description: string;
             /** Duration S */
             duration_s: number | null;
+            /** Engine */
+            engine?: string | null;
             /** Error */
             error: string | null;
             /** Has Animatics */
@@ -3075,9 +4510,11 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "draft" | "queued" | "generating" | "assembling" | "done" | "failed" | "cancelled";
+            status: "draft" | "queued" | "generating" | "assembling" | "done" | "failed" | "cancelled" | "partial";
             /** Step */
             step: string;
+            /** Steps */
+            steps?: number | null;
             /** Target Duration S */
             target_duration_s: number | null;
             /** Time Of Day */
@@ -3132,6 +4569,18 @@ export interface components {
             training_value?: number | null;
         } & {
             [key: string]: unknown;
+        };
+        /** SearchRequest */
+        SearchRequest: {
+            /**
+             * Limit
+             * @default 8
+             */
+            limit?: number;
+            /** Project */
+            project: string;
+            /** Query */
+            query: string;
         };
         /** SessionIn */
         SessionIn: {
@@ -3259,6 +4708,18 @@ export interface components {
             gate_passed: boolean | null;
             /** Generation Id */
             generation_id: number | null;
+            /** Hero Error */
+            hero_error?: string | null;
+            /** Hero Generation Id */
+            hero_generation_id?: number | null;
+            /** Hero Output Id */
+            hero_output_id?: number | null;
+            /**
+             * Hero Status
+             * @default none
+             * @enum {string}
+             */
+            hero_status?: "none" | "queued" | "rendering" | "done" | "failed";
             /** Id */
             id: number;
             /** Is Animatic */
@@ -3316,6 +4777,16 @@ export interface components {
             /** Video Url */
             video_url: string | null;
         };
+        /** ShotTarget */
+        ShotTarget: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "shot";
+            /** Shot Id */
+            shot_id: number;
+        };
         /** ShotUpdate */
         ShotUpdate: {
             /** Camera Angle */
@@ -3342,6 +4813,42 @@ export interface components {
             transition?: ("dissolve" | "fade" | "wipe" | "cut") | null;
             /** Transition S */
             transition_s?: number | null;
+        };
+        /**
+         * Source
+         * @description One retrieved piece of project memory; `url` is the UI route that shows it.
+         */
+        Source: {
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "storyline" | "world" | "character" | "scene" | "shot" | "review" | "note";
+            /** Score */
+            score: number;
+            /** Snippet */
+            snippet: string;
+            /** Title */
+            title: string;
+            /** Url */
+            url: string;
+        };
+        /** Spend */
+        Spend: {
+            /** Committed Cost */
+            committed_cost: number;
+            /** Committed Gpu Seconds */
+            committed_gpu_seconds: number;
+            /** Cost */
+            cost: number;
+            /** Gpu Seconds */
+            gpu_seconds: number;
+            /** Queued Cost */
+            queued_cost: number;
+            /** Queued Gpu Seconds */
+            queued_gpu_seconds: number;
         };
         /** StoredEvent */
         StoredEvent: {
@@ -3443,6 +4950,53 @@ export interface components {
             project_id: number;
             /** Storyline Id */
             storyline_id?: number | null;
+        };
+        /** StrategyCreate */
+        StrategyCreate: {
+            /**
+             * Engine
+             * @enum {string}
+             */
+            engine: "framepack" | "ltx" | "animatic";
+            /** Label */
+            label: string;
+            /** Steps */
+            steps?: number | null;
+        };
+        /** StrategyRead */
+        StrategyRead: {
+            /** Budget S */
+            budget_s: number | null;
+            /** Cost Per Passed S */
+            cost_per_passed_s: number | null;
+            /**
+             * Engine
+             * @enum {string}
+             */
+            engine: "framepack" | "ltx" | "animatic";
+            /** Id */
+            id: number;
+            /** Label */
+            label: string;
+            /** Note */
+            note: string;
+            /** Pass Rate */
+            pass_rate: number | null;
+            /** Position */
+            position: number;
+            /** Qa Average */
+            qa_average: number | null;
+            /** Shots */
+            shots: components["schemas"]["PilotShot"][];
+            /** Spent S */
+            spent_s: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "continued" | "cancelled";
+            /** Steps */
+            steps: number | null;
         };
         /** StyleCreate */
         StyleCreate: {
@@ -3580,6 +5134,174 @@ export interface components {
             support: number;
             /** Value */
             value: string;
+        };
+        /** TeamMessageRead */
+        TeamMessageRead: {
+            /** Content */
+            content: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: number;
+            /**
+             * Phase
+             * @enum {string}
+             */
+            phase: "ideation" | "refinement" | "synthesis" | "review";
+            /** Round */
+            round: number;
+            /**
+             * Speaker
+             * @enum {string}
+             */
+            speaker: "luna" | "frame" | "saga" | "pixel" | "lens" | "user" | "system";
+            /** Structured */
+            structured: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** TeamModels */
+        TeamModels: {
+            /** Frame */
+            frame: string;
+            /** Lens */
+            lens: string;
+            /** Luna */
+            luna: string;
+            /** Pixel */
+            pixel: string;
+            /** Saga */
+            saga: string;
+        };
+        /** TeamSession */
+        TeamSession: {
+            /** Brief */
+            brief: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Error */
+            error: string | null;
+            /** Id */
+            id: number;
+            /** Max Rounds */
+            max_rounds: number;
+            /** Models */
+            models: {
+                [key: string]: string;
+            };
+            /**
+             * Phase
+             * @enum {string}
+             */
+            phase: "ideation" | "refinement" | "synthesis" | "review";
+            /** Plan Params */
+            plan_params: {
+                [key: string]: unknown;
+            } | null;
+            /** Project Id */
+            project_id: number;
+            question: components["schemas"]["Question"] | null;
+            /** Result */
+            result: {
+                [key: string]: unknown;
+            } | null;
+            /** Round */
+            round: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "waiting_user" | "planned" | "approved" | "cancelled" | "failed";
+            /** Target */
+            target: {
+                [key: string]: unknown;
+            };
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** TeamSessionCreate */
+        TeamSessionCreate: {
+            /**
+             * Brief
+             * @default
+             */
+            brief?: string;
+            /**
+             * Max Rounds
+             * @default 3
+             */
+            max_rounds?: number;
+            /** Project */
+            project: string;
+            /** Target */
+            target: components["schemas"]["ShotTarget"] | components["schemas"]["CharacterImageTarget"];
+        };
+        /** TeamSessionDetail */
+        TeamSessionDetail: {
+            /** Brief */
+            brief: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Error */
+            error: string | null;
+            /** Id */
+            id: number;
+            /** Max Rounds */
+            max_rounds: number;
+            /** Messages */
+            messages: components["schemas"]["TeamMessageRead"][];
+            /** Models */
+            models: {
+                [key: string]: string;
+            };
+            /**
+             * Phase
+             * @enum {string}
+             */
+            phase: "ideation" | "refinement" | "synthesis" | "review";
+            /** Plan Params */
+            plan_params: {
+                [key: string]: unknown;
+            } | null;
+            /** Plan Schema */
+            plan_schema: {
+                [key: string]: unknown;
+            };
+            /** Project Id */
+            project_id: number;
+            question: components["schemas"]["Question"] | null;
+            /** Result */
+            result: {
+                [key: string]: unknown;
+            } | null;
+            /** Round */
+            round: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "waiting_user" | "planned" | "approved" | "cancelled" | "failed";
+            /** Target */
+            target: {
+                [key: string]: unknown;
+            };
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
         };
         /** TokenCreate */
         TokenCreate: {
@@ -3808,6 +5530,93 @@ export interface components {
             host: string | null;
             /** Model */
             model: string;
+        };
+        /** WebhookCreate */
+        WebhookCreate: {
+            /**
+             * Description
+             * @default
+             */
+            description?: string;
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled?: boolean;
+            /** Event Types */
+            event_types: string[];
+            /**
+             * Url
+             * Format: uri
+             */
+            url: string;
+        };
+        /** WebhookCreated */
+        WebhookCreated: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string;
+            /** Enabled */
+            enabled: boolean;
+            /** Event Types */
+            event_types: string[];
+            /** Id */
+            id: number;
+            /** Project Id */
+            project_id: number;
+            /** Secret */
+            secret: string;
+            /** Secret Hint */
+            secret_hint: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Url */
+            url: string;
+        };
+        /** WebhookRead */
+        WebhookRead: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string;
+            /** Enabled */
+            enabled: boolean;
+            /** Event Types */
+            event_types: string[];
+            /** Id */
+            id: number;
+            /** Project Id */
+            project_id: number;
+            /** Secret Hint */
+            secret_hint: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Url */
+            url: string;
+        };
+        /** WebhookUpdate */
+        WebhookUpdate: {
+            /** Description */
+            description?: string | null;
+            /** Enabled */
+            enabled?: boolean | null;
+            /** Event Types */
+            event_types?: string[] | null;
+            /** Url */
+            url?: string | null;
         };
         /** WorldSettingsRead */
         WorldSettingsRead: {
@@ -4826,6 +6635,918 @@ export interface operations {
             };
         };
     };
+    "production-redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                delivery_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "echo-list_conversations": {
+        parameters: {
+            query: {
+                project: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationSummary"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "echo-create_conversation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConversationCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationSummary"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "echo-get_conversation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "echo-send_message": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MessageCreate"];
+            };
+        };
+        responses: {
+            /** @description Server-sent events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "echo-enhance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnhanceRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnhanceRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "echo-narrate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NarrateRequest"];
+            };
+        };
+        responses: {
+            /** @description Server-sent events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "echo-reindex": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReindexRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReindexAccepted"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "echo-search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SearchRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Source"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "echo-status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EchoStatus"];
+                };
+            };
+        };
+    };
+    "episodes-list_episodes": {
+        parameters: {
+            query: {
+                limit?: number;
+                offset?: number;
+                project: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_EpisodeRead_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "episodes-create_episode": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EpisodeCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EpisodeRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "episodes-get_episode": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                episode_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EpisodeDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "episodes-delete_episode": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                episode_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "episodes-update_episode": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                episode_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EpisodeUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EpisodeRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "episodes-assemble": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                episode_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["AssembleRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EpisodeRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "production-episode_budget": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                episode_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetStatus"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "production-set_episode_budget": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                episode_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BudgetSet"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetStatus"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "production-delete_episode_budget": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                episode_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "episodes-export": {
+        parameters: {
+            query?: {
+                format?: "edl" | "fcpxml" | "otio";
+                paths?: "relative" | "absolute";
+            };
+            header?: never;
+            path: {
+                episode_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "application/xml": unknown;
+                    "text/plain": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "episodes-publish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                episode_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PublishRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EpisodeRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "episodes-unpublish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                episode_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EpisodeRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "episodes-reorder": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                episode_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReorderRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EpisodeDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "episodes-add_scene": {
+        parameters: {
+            query?: {
+                position?: number | null;
+            };
+            header?: never;
+            path: {
+                episode_id: number;
+                scene_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EpisodeDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "episodes-remove_scene": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                episode_id: number;
+                scene_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EpisodeDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "episodes-move_scene": {
+        parameters: {
+            query: {
+                position: number;
+            };
+            header?: never;
+            path: {
+                episode_id: number;
+                scene_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EpisodeDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "episodes-thumbnail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                episode_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "episodes-video": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                episode_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "video/mp4": unknown;
+                };
+            };
+            /** @description Partial content */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "core-list_events": {
         parameters: {
             query?: {
@@ -4888,6 +7609,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "generation-farm_jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackendJob"][];
                 };
             };
         };
@@ -5526,6 +8267,26 @@ export interface operations {
             };
         };
     };
+    "episodes-jellyfin_health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JellyfinHealth"];
+                };
+            };
+        };
+    };
     "generation-get_output": {
         parameters: {
             query?: never;
@@ -5792,6 +8553,134 @@ export interface operations {
             };
         };
     };
+    "production-project_budget": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetStatus"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "production-set_project_budget": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BudgetSet"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetStatus"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "production-delete_project_budget": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "production-costs": {
+        parameters: {
+            query?: {
+                by?: ("scene" | "episode" | "character") | null;
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CostReport"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "story-restore_project": {
         parameters: {
             query?: never;
@@ -5810,6 +8699,75 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProjectRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "production-webhooks": {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_WebhookRead_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "production-create_webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookCreated"];
                 };
             };
             /** @description Validation Error */
@@ -6373,6 +9331,37 @@ export interface operations {
             };
         };
     };
+    "scenes-hero_pass_scene": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HeroPassRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "scenes-scene_output": {
         parameters: {
             query?: never;
@@ -6399,6 +9388,172 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-list_pilots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PilotRead"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-start_pilot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PilotCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PilotRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-get_pilot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pilot_id: number;
+                scene_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PilotRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-cancel_pilot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pilot_id: number;
+                scene_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PilotRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-choose_pilot_strategy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pilot_id: number;
+                scene_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PilotChoose"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PilotRead"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -6531,6 +9686,38 @@ export interface operations {
                 };
                 content: {
                     "image/png": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "scenes-hero_pass_shot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: number;
+                shot_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HeroPassRead"];
                 };
             };
             /** @description Validation Error */
@@ -7075,6 +10262,372 @@ export interface operations {
             };
         };
     };
+    "team-get_models": {
+        parameters: {
+            query: {
+                project: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamModels"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "team-put_models": {
+        parameters: {
+            query: {
+                project: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamModels"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamModels"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "team-list_sessions": {
+        parameters: {
+            query: {
+                project: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamSession"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "team-create_session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamSessionCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamSession"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "team-get_session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamSessionDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "team-answer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Answer"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "team-approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["Approval"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approved"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "team-cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamSession"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "team-interject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Interjection"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "team-edit_plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PlanEdit"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamSession"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "team-stream_session": {
+        parameters: {
+            query?: {
+                after?: number | null;
+            };
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Server-sent events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "core-list_tokens": {
         parameters: {
             query?: {
@@ -7398,6 +10951,135 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LoraRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "production-delete_webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "production-update_webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookRead"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "production-deliveries": {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                webhook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_DeliveryRead_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "production-test_webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryRead"];
                 };
             };
             /** @description Validation Error */

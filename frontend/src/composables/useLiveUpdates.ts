@@ -5,9 +5,14 @@ import { useReplenishment } from '@/features/approval/replenish'
 import { useApproval } from '@/features/approval/store'
 import { useBackends } from '@/features/backends/store'
 import { useCharacters } from '@/features/characters/store'
+import { useEpisodes } from '@/features/episodes/store'
+import { usePipelineJobs } from '@/features/generation/pipelineStore'
 import { useGenerations } from '@/features/generation/store'
+import { useProduction } from '@/features/production/store'
+import { useWebhookLog } from '@/features/production/webhookLog'
 import { useProjects } from '@/features/project/store'
 import { useStyles } from '@/features/project/stylesStore'
+import { usePilots } from '@/features/scenes/pilots'
 import { useScenes } from '@/features/scenes/store'
 import { useStory } from '@/features/story/store'
 import { useTraining } from '@/features/training/store'
@@ -70,7 +75,23 @@ export const EVENT_TYPES = [
   'scene.completed',
   'scene.failed',
   'scene.cancelled',
+  'scene.audio_skipped',
   'shot.progress',
+  'pilot.changed',
+  'episode.created',
+  'episode.updated',
+  'episode.deleted',
+  'episode.assembly_progress',
+  'episode.assembled',
+  'episode.published',
+  'episode.unpublished',
+  'episode.failed',
+  'budget.changed',
+  'budget.warning',
+  'budget.exceeded',
+  'webhook.delivered',
+  'webhook.failed',
+  'webhook.test',
 ] as const
 
 export function streamUrl(projectId: number | null, after: number | null, apiBase = bases.apiBase): string {
@@ -94,6 +115,11 @@ export function useEventRouter() {
   const learning = useLearning()
   const training = useTraining()
   const scenes = useScenes()
+  const pilots = usePilots()
+  const episodes = useEpisodes()
+  const pipelineJobs = usePipelineJobs()
+  const production = useProduction()
+  const webhookLog = useWebhookLog()
   const timers = new Map<string, ReturnType<typeof setTimeout>>()
 
   function later(key: string, run: () => Promise<unknown>) {
@@ -123,6 +149,11 @@ export function useEventRouter() {
     }
     // the Train tab follows its runs, and decisions (approved counts, readiness)
     if (['training', 'image', 'feedback'].includes(domain!)) training.applyEvent(event)
+    // the top bar's job indicator follows scenes, training runs and episodes
+    if (['scene', 'shot', 'training', 'episode'].includes(domain!)) pipelineJobs.applyEvent(event)
+    // spend vs budget follows jobs starting and ending; open delivery logs follow their deliveries
+    production.applyEvent(event)
+    if (domain === 'webhook') webhookLog.applyEvent(event)
     switch (domain) {
       case 'project':
         later('project', () => projects.refresh(num('project_id') ?? event.project_id ?? undefined))
@@ -151,6 +182,7 @@ export function useEventRouter() {
         scenes.applyGenerationEvent(event) // a shot's render
         // a job starting or ending changes its backend's running count
         if (event.type !== 'generation.progress' && backends.loaded) later('backends', () => backends.load())
+        else if (backends.loaded) backends.applyProgress(event) // the Backends page's current jobs
         break
       case 'image':
       case 'feedback': {
@@ -167,6 +199,13 @@ export function useEventRouter() {
       case 'scene':
       case 'shot':
         scenes.applyEvent(event)
+        if (domain === 'scene') episodes.applySceneEvent(event) // the open episode's scene changed
+        break
+      case 'episode':
+        episodes.applyEvent(event)
+        break
+      case 'pilot':
+        pilots.applyEvent(event)
         break
       case 'backend': {
         const id = num('backend_id')

@@ -4,6 +4,7 @@ import {
   applyShotEvent,
   attemptLabel,
   progressLine,
+  audioWarnings,
   runEta,
   sampleRun,
   type LiveScene,
@@ -144,5 +145,19 @@ describe('runEta', () => {
     const fresh = sampleRun(old, 0, 20_000)
     expect(fresh).toEqual({ t0: 20_000, p0: 0, t: 20_000, p: 0 })
     expect(runEta(sampleRun(fresh, 0.01, 25_000), 25_000)).toBeNull()
+  })
+})
+
+describe('audioWarnings', () => {
+  it('lists each track a finished scene was assembled without', () => {
+    const step = 'done; dialogue skipped: speech server said 500; try later; music skipped: ACE-Step failed'
+    expect(audioWarnings({ status: 'done', step })).toEqual([
+      'dialogue skipped: speech server said 500; try later',
+      'music skipped: ACE-Step failed',
+    ])
+  })
+  it('is empty for a plain finish or a scene still running', () => {
+    expect(audioWarnings({ status: 'done', step: 'done' })).toEqual([])
+    expect(audioWarnings({ status: 'assembling', step: 'assembling without music' })).toEqual([])
   })
 })

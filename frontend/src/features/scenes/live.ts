@@ -2,11 +2,12 @@
  * reducers). Events carry what changed; the store refetches full rows after the ones that change
  * more (frames, files, errors), so a reducer only has to be right and never move backwards. */
 
-export type SceneStatus = 'draft' | 'queued' | 'generating' | 'assembling' | 'done' | 'failed' | 'cancelled'
+// partial: stopped by its budget at the last finished shot (the step says why)
+export type SceneStatus = 'draft' | 'queued' | 'generating' | 'assembling' | 'done' | 'failed' | 'cancelled' | 'partial'
 export type ShotStatus = 'pending' | 'generating' | 'reviewing' | 'done' | 'failed'
 
 export const ACTIVE_SCENE: readonly SceneStatus[] = ['queued', 'generating', 'assembling']
-const ENDED: readonly SceneStatus[] = ['done', 'failed', 'cancelled']
+const ENDED: readonly SceneStatus[] = ['done', 'failed', 'cancelled', 'partial']
 export const MAX_ATTEMPTS = 3
 
 export interface LiveScene {
@@ -36,7 +37,16 @@ export interface LiveEvent {
 
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined)
-const SCENE_STATUSES: readonly string[] = ['draft', 'queued', 'generating', 'assembling', 'done', 'failed', 'cancelled']
+const SCENE_STATUSES: readonly string[] = [
+  'draft',
+  'queued',
+  'generating',
+  'assembling',
+  'done',
+  'failed',
+  'cancelled',
+  'partial',
+]
 const SHOT_RANK: Record<ShotStatus, number> = { pending: 0, generating: 1, reviewing: 2, done: 3, failed: 3 }
 
 export const isActiveScene = (s: Pick<LiveScene, 'status'>) => ACTIVE_SCENE.includes(s.status)
@@ -107,6 +117,16 @@ export function progressLine(
   return scene.step
 }
 
+/** What a finished scene was assembled without ("music skipped: ACE-Step ...", one per track): the
+ *  job leaves them after "done; " in its step when the voice or the music could not be had. */
+export function audioWarnings(scene: Pick<LiveScene, 'status' | 'step'>): string[] {
+  if (scene.status !== 'done' || !scene.step.startsWith('done; ')) return []
+  return scene.step
+    .slice('done; '.length)
+    .split(/; (?=(?:dialogue|music) skipped: )/)
+    .filter(Boolean)
+}
+
 /** "attempt 2/3" (nothing before the first attempt). */
 export const attemptLabel = (shot: Pick<LiveShot, 'attempt'>) =>
   shot.attempt > 0 ? `attempt ${shot.attempt}/${MAX_ATTEMPTS}` : ''
@@ -127,6 +147,7 @@ export const SCENE_TONE: Record<SceneStatus, string> = {
   done: 'approved',
   failed: 'failed',
   cancelled: 'cancelled',
+  partial: 'pending',
 }
 
 /** What the tab has seen of a scene's run: its progress when first seen, and the latest. */
