@@ -37,6 +37,7 @@ def _style_source(style) -> str:
 
 async def enhance(conn: asyncpg.Connection, settings: Settings, body: EnhanceRequest) -> EnhanceRead:
     project = await service.project_of(conn, body.project)
+    llm.client(settings)  # no Ollama: say so now, before seconds of retrieval
     character = None
     if body.character:
         character = await queries.character_by_slug(conn, project["id"], body.character)

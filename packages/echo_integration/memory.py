@@ -12,7 +12,10 @@ past a few thousand points); with a server, on Qdrant's index and payload filter
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import re
+import sys
 import uuid
 from typing import Any
 
@@ -50,11 +53,19 @@ def point_id(project_id: int, kind: str, row_id: int) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{project_id}:{kind}:{row_id}"))
 
 
+def is_open(settings: Settings) -> bool:
+    return location(settings) in _stores
+
+
 async def store(settings: Settings):
     """The process's client for this settings' location (opened once, on first use)."""
     key = location(settings)
     if key in _stores:
         return _stores[key]
+    if "qdrant_client" not in sys.modules:  # seconds of imports: off the event loop
+        await asyncio.to_thread(importlib.import_module, "qdrant_client")
+        if key in _stores:
+            return _stores[key]
     from qdrant_client import AsyncQdrantClient  # no await below: one opening per location
 
     try:

@@ -106,7 +106,7 @@ class OllamaStatus(BaseModel):
 
 class MemoryStatus(BaseModel):
     backend: Literal["local", "server"]
-    points: int | None  # None when the store cannot be opened in this process
+    points: int | None  # None while the store opens (first status), or when it cannot be opened here (error)
     embedder: str
     error: str | None = None
 
