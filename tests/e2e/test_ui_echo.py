@@ -254,6 +254,38 @@ def test_team_plans_a_shot_with_an_interjection_and_fills_it(echo_server, echo_p
     assert {"luna", "frame", "saga", "pixel", "lens", "user"} <= set(speakers), json.dumps(speakers)
 
 
+def test_team_models_are_chosen_per_project_with_errors_next_to_the_field(echo_server, echo_project, page: Page):
+    """The team view's "Models per specialist" shows each role's model (the chat model when none is
+    set), refuses a name Ollama could not have next to its field without saving anything, and saves
+    a valid one for the project."""
+    server = echo_server
+    models = lambda api: ok(api.get("/team/models", params={"project": "harbor-lights"}))  # noqa: E731
+    with client(server) as api:
+        session = ok(api.post("/team/sessions", json={
+            "project": "harbor-lights", "target": {"kind": "character_image", "character": "aiko"}}))
+    page.goto(server.url + "?token=" + server.token)
+    expect(page.get_by_test_id("user-badge")).to_contain_text("admin")
+    page.goto(server.url + f"p/harbor-lights/team/{session['id']}")
+    panel = page.get_by_test_id("team-models")
+    panel.locator("summary").click()
+    field = panel.get_by_test_id("team-model-saga")
+    expect(field).to_have_value("llama3.1")
+    field.fill("qwen 2.5")
+    panel.get_by_test_id("team-models-save").click()
+    expect(panel.get_by_test_id("error-team-model-saga")).to_contain_text("Letters, digits")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    with client(server) as api:
+        assert models(api)["saga"] == "llama3.1"
+    field.fill("qwen2.5:7b")
+    expect(panel.get_by_test_id("error-team-model-saga")).to_have_count(0)
+    panel.get_by_test_id("team-models-save").click()
+    expect(page.get_by_test_id("toast").filter(has_text="next team session")).to_have_count(1)
+    with client(server) as api:
+        assert models(api) == {"luna": "llama3.1", "frame": "llama3.1", "saga": "qwen2.5:7b", "pixel": "llama3.1",
+                               "lens": "llama3.1"}
+        ok(api.post(f"/team/sessions/{session['id']}/cancel"))
+
+
 def test_echo_brain_without_ollama_says_what_it_needs(live_server, page: Page):
     """With no OLLAMA_HOST the panel still opens (Ctrl+K) from any tab and explains what Echo Brain
     is for and how to set it up, instead of a chat box that cannot answer; Enhance says the same."""

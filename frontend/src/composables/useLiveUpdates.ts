@@ -5,6 +5,8 @@ import { useReplenishment } from '@/features/approval/replenish'
 import { useApproval } from '@/features/approval/store'
 import { useBackends } from '@/features/backends/store'
 import { useCharacters } from '@/features/characters/store'
+import { isForeignEcho } from '@/features/echo/chat'
+import { useEcho } from '@/features/echo/store'
 import { useEpisodes } from '@/features/episodes/store'
 import { usePipelineJobs } from '@/features/generation/pipelineStore'
 import { useGenerations } from '@/features/generation/store'
@@ -25,7 +27,11 @@ export interface StreamEvent {
   at: string
 }
 
-/** Event types the stream sends as SSE `event:` names (an EventSource needs a listener per name). */
+/** Event types the stream sends as SSE `event:` names (an EventSource needs a listener per name).
+ * Left out on purpose, as no store shows them: team.* (the team view follows its session's own
+ * stream, so routing them here too would apply each turn twice), ingestion.progress/failed (no view
+ * shows an ingestion's progress), echo.memory_updated and backend.slot_freed (the generation events
+ * around a freed slot already reload the Backends page). */
 export const EVENT_TYPES = [
   'project.created',
   'project.updated',
@@ -44,6 +50,7 @@ export const EVENT_TYPES = [
   'character.restored',
   'reference_image.added',
   'reference_image.deleted',
+  'ingestion.completed',
   'generation.queued',
   'generation.submitted',
   'generation.progress',
@@ -92,6 +99,8 @@ export const EVENT_TYPES = [
   'webhook.delivered',
   'webhook.failed',
   'webhook.test',
+  'echo.conversation_created',
+  'echo.message_added',
 ] as const
 
 export function streamUrl(projectId: number | null, after: number | null, apiBase = bases.apiBase): string {
@@ -120,6 +129,7 @@ export function useEventRouter() {
   const pipelineJobs = usePipelineJobs()
   const production = useProduction()
   const webhookLog = useWebhookLog()
+  const echo = useEcho()
   const timers = new Map<string, ReturnType<typeof setTimeout>>()
 
   function later(key: string, run: () => Promise<unknown>) {
@@ -207,6 +217,21 @@ export function useEventRouter() {
       case 'pilot':
         pilots.applyEvent(event)
         break
+      case 'ingestion': {
+        // ingestion.completed: the frames are pending images of the character's dataset
+        const id = num('character_id')
+        later(`character:${id ?? 'all'}`, () => characters.refresh(id))
+        if (approval.projectId !== null) later('image-summary', () => approval.refreshSummary())
+        break
+      }
+      case 'echo': {
+        // another tab's or user's conversation; this tab's own sends are on screen already
+        const id = num('conversation_id')
+        if (!echo.open || !isForeignEcho(echo, id, num('message_id'))) break
+        later('echo-list', () => echo.loadConversations())
+        if (id === echo.currentId) later('echo-conversation', () => echo.reload())
+        break
+      }
       case 'backend': {
         const id = num('backend_id')
         if (id !== undefined) later(`backend:${id}`, () => backends.refreshOne(id))

@@ -26,6 +26,8 @@ export type TeamTarget =
 export type TeamSession = Omit<Resp<'/team/sessions', 'post'>, 'target'> & { target: TeamTarget }
 export type TeamSessionDetail = Omit<SessionRead, 'target'> & { target: TeamTarget }
 export type Approved = Resp<'/team/sessions/{session_id}/approve', 'post'>
+/** Each specialist's Ollama model in a project (a role nobody assigned reads as the chat model). */
+export type TeamModels = Resp<'/team/models', 'get'>
 
 const conversation = (conversation_id: number) => ({ params: { path: { conversation_id } } })
 
@@ -65,6 +67,9 @@ export const teamApi = {
   approve: (id: number, params?: PlanParams) =>
     unwrap(api.POST('/team/sessions/{session_id}/approve', { ...sid(id), body: params ? { params } : {} })),
   cancel: async (id: number) => asSession(await unwrap(api.POST('/team/sessions/{session_id}/cancel', sid(id)))),
+  models: (project: string) => unwrap(api.GET('/team/models', { params: { query: { project } } })),
+  putModels: (project: string, body: TeamModels) =>
+    unwrap(api.PUT('/team/models', { params: { query: { project } }, body })),
   /** The session's live stream: `message`, `token`, `phase`, `consensus`, `question`, `plan`,
    * `state`; `after` resumes after the last stored event seen. */
   stream: (id: number, after: string | null, onMessage: (m: StreamMessage) => void, signal?: AbortSignal) =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { applyChatEvent, begin, errorText, finish, type ChatLine } from './chat'
+import { applyChatEvent, begin, errorText, finish, isForeignEcho, type ChatLine } from './chat'
 
 const source = {
   kind: 'character' as const,
@@ -53,5 +53,32 @@ describe('chat reducer', () => {
     lines = finish(lines, { detail: 'The stream broke off', code: 'network_error' })
     expect(lines[1]).toMatchObject({ streaming: false, error: { code: 'network_error' } })
     expect(finish(begin([], 'q'))[1]).toMatchObject({ streaming: false, error: null })
+  })
+})
+
+describe('live echo events', () => {
+  const stored: ChatLine[] = [
+    { id: 5, role: 'user', content: 'hi', sources: [], created_at: '' },
+    { id: 6, role: 'assistant', content: 'hello', sources: [], created_at: '' },
+  ]
+
+  it('fetches only what another tab or user wrote', () => {
+    /** A message stored elsewhere into the open conversation, or any other conversation, is foreign. */
+    expect(isForeignEcho({ currentId: 3, lines: stored, streaming: false }, 3, 7)).toBe(true)
+    expect(isForeignEcho({ currentId: 3, lines: stored, streaming: false }, 4, 1)).toBe(true)
+    expect(isForeignEcho({ currentId: null, lines: [], streaming: false }, 4)).toBe(true)
+  })
+
+  it('never refetches this tab’s own sends', () => {
+    /** While this tab streams, or for a message it already shows or sent itself, nothing is reloaded
+     * (a reload would wipe the streaming line or an answer's error). */
+    const own = begin(stored, 'more')
+    expect(isForeignEcho({ currentId: 3, lines: own, streaming: true }, 3, 7)).toBe(false)
+    const done = finish(applyChatEvent(own, { event: 'done', data: { message_id: 8 }, id: null }))
+    expect(isForeignEcho({ currentId: 3, lines: done, streaming: false }, 3, 8)).toBe(false)
+    expect(isForeignEcho({ currentId: 3, lines: done, streaming: false }, 3, 7)).toBe(false) // its user line
+    expect(isForeignEcho({ currentId: 3, lines: stored, streaming: false }, 3, 6)).toBe(false)
+    expect(isForeignEcho({ currentId: 3, lines: stored, streaming: false }, 3)).toBe(false) // created: ours
+    expect(isForeignEcho({ currentId: 3, lines: stored, streaming: false })).toBe(false)
   })
 })

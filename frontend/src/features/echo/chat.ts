@@ -85,3 +85,22 @@ export const SOURCE_LABEL: Record<string, string> = {
   review: 'Review',
   note: 'Note',
 }
+
+/** What the panel shows, as far as a live `echo.*` event is concerned. */
+export interface ChatView {
+  currentId: number | null
+  lines: ChatLine[]
+  streaming: boolean
+}
+
+/** Whether a live `echo.conversation_created` / `echo.message_added` event tells this tab something
+ * it does not show yet: another tab or user started a conversation or wrote into one. This tab's
+ * own sends are already on screen (its sent lines keep local negative ids, its answer carries the
+ * stored id from `done`), so they are not fetched a second time. */
+export function isForeignEcho(view: ChatView, conversationId?: number, messageId?: number): boolean {
+  if (conversationId === undefined) return false
+  if (conversationId !== view.currentId) return true
+  if (view.streaming || messageId === undefined) return false
+  if (view.lines.some((l) => l.id === messageId)) return false
+  return !view.lines.some((l) => l.id < 0)
+}

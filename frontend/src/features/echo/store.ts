@@ -70,6 +70,14 @@ export const useEcho = defineStore('echo', () => {
     }
   }
 
+  /** Re-reads the open conversation (a message was stored elsewhere); never while an answer streams. */
+  async function reload() {
+    const id = currentId.value
+    if (id === null || streaming.value) return
+    const found = await echoApi.conversation(id)
+    if (currentId.value === id && !streaming.value) lines.value = found.messages
+  }
+
   function startNew() {
     stop()
     currentId.value = null
@@ -133,6 +141,7 @@ export const useEcho = defineStore('echo', () => {
     loadStatus,
     loadConversations,
     select,
+    reload,
     startNew,
     send,
     stop,
