@@ -26,6 +26,48 @@ async def events_after(conn: asyncpg.Connection, after: int, project_id: int | N
     return [StoredEvent(**dict(r)) for r in rows]
 
 
+GAP_WAIT_S = 30.0  # an id the cursor passed without seeing is looked for this long (its transaction may commit late)
+MAX_GAPS = 10_000
+
+
+async def _rows_after(conn: asyncpg.Connection, after: int, gaps: list[int], project_id: int | None):
+    """Every event after the cursor or among the gaps, the other projects' ones without payload
+    (their ids still close gaps)."""
+    return await conn.fetch(
+        "SELECT id, type, project_id, at, ($2::bigint IS NULL OR project_id = $2 OR project_id IS NULL) AS wanted, "
+        "CASE WHEN ($2::bigint IS NULL OR project_id = $2 OR project_id IS NULL) THEN payload END AS payload "
+        "FROM events WHERE id > $1 OR id = ANY ($3::bigint[]) ORDER BY id LIMIT $4",
+        after, project_id, gaps, BATCH)
+
+
+class Cursor:
+    """Where a subscriber is in the events table. Event ids come from a sequence when a transaction
+    inserts them, so a transaction that commits late makes an earlier id appear after later ones
+    were read: the ids passed over are kept as gaps and looked for again for GAP_WAIT_S."""
+
+    def __init__(self, after: int):
+        self.after = after
+        self.gaps: dict[int, float] = {}
+
+    async def read(self, conn: asyncpg.Connection, project_id: int | None) -> tuple[list[StoredEvent], bool]:
+        """The new events (late ones included) and whether more are waiting."""
+        now = asyncio.get_running_loop().time()
+        self.gaps = {i: t for i, t in self.gaps.items() if now - t < GAP_WAIT_S}
+        rows = await _rows_after(conn, self.after, list(self.gaps), project_id)
+        top = self.after
+        for row in rows:
+            self.gaps.pop(row["id"], None)
+            if row["id"] > top:
+                missing = range(top + 1, row["id"])
+                if len(self.gaps) + len(missing) <= MAX_GAPS:
+                    self.gaps.update((i, now) for i in missing)
+                top = row["id"]
+        self.after = top
+        events = [StoredEvent(id=r["id"], type=r["type"], project_id=r["project_id"], payload=r["payload"], at=r["at"])
+                  for r in rows if r["wanted"]]
+        return events, len(rows) == BATCH
+
+
 async def last_event_id(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT coalesce(max(id), 0) FROM events")
 
@@ -107,18 +149,19 @@ class EventHub:
             self._typed.pop(waiter, None)
 
     async def subscribe(self, after: int, project_id: int | None, ping: float = 15.0) -> AsyncIterator[StoredEvent | None]:
-        """Yields stored events with id > after, forever; yields None as a keep-alive tick."""
+        """Yields stored events with id > after, forever, and events that commit late with a lower
+        id (Cursor); yields None as a keep-alive tick."""
         waiter = asyncio.Event()
         self._waiters.add(waiter)
+        cursor = Cursor(after)
         try:
             while True:
                 waiter.clear()
                 async with self.pool.acquire() as conn:
-                    batch = await events_after(conn, after, project_id)
+                    batch, more = await cursor.read(conn, project_id)
                 for event in batch:
-                    after = event.id
                     yield event
-                if len(batch) == BATCH:
+                if more:
                     continue
                 try:
                     await asyncio.wait_for(waiter.wait(), timeout=ping)
