@@ -14,7 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # Only the aliases are read: with populate_by_name the field names were read from the environment
+    # too, so every shell's HOME became the home (not the working directory) and a PORT moved the server.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     home: Path = Field(default_factory=Path.cwd, alias="ANIME_STUDIO_HOME")
     host: str = Field("127.0.0.1", alias="ANIME_STUDIO_HOST")
