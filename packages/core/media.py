@@ -13,6 +13,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from packages.core.procs import dies_with_parent
+
 THUMBNAIL_SIZE = 384
 
 
@@ -53,7 +55,7 @@ class VideoInfo:
 
 async def _run(args: list[str]) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
-                                                   stderr=asyncio.subprocess.PIPE)
+                                                   stderr=asyncio.subprocess.PIPE, **dies_with_parent())
     _, stderr = await process.communicate()
     return process.returncode, stderr.decode(errors="replace")
 
@@ -95,7 +97,8 @@ async def scene_frames(source: Path, dest_dir: Path, *, every_s: float, threshol
     process = await asyncio.create_subprocess_exec(
         ffmpeg_binary(ffmpeg), "-hide_banner", "-nostats", "-loglevel", "error", "-progress", "pipe:1",
         "-i", str(source), "-an", "-sn", "-vf", select, "-fps_mode", "vfr", "-frames:v", str(int(max_frames)),
-        str(dest_dir / "%06d.png"), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        str(dest_dir / "%06d.png"), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        **dies_with_parent())
     errors = asyncio.create_task(process.stderr.read())
     async for line in process.stdout:
         key, _, value = line.decode(errors="replace").strip().partition("=")

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import ollama
 
+from packages.core.procs import die_with_parent
 from packages.core.settings import Settings
 from packages.echo_integration.llm import client, translate
 
@@ -56,8 +57,13 @@ def _embedder_process() -> ProcessPoolExecutor:
     global _child
     if _child is None:
         _child = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=os.nice, initargs=(10,))  # background work yields the CPU
+                                     initializer=_start_child, initargs=(os.getpid(),))
     return _child
+
+
+def _start_child(parent: int) -> None:
+    os.nice(10)  # background work yields the CPU
+    die_with_parent(parent)  # a killed server leaves no embedder behind
 
 
 def _encode_minilm(texts: list[str]) -> list[list[float]]:

@@ -5,8 +5,11 @@ through ffmpeg's concat demuxer when every stream matches, otherwise in ONE norm
   pixel format, size, frame rate and time base; audio codec, sample rate and channel layout.
 - Stream copy: every scene has the same video parameters, the same audio parameters (or none has
   audio), the codecs are ones an mp4 player reads (H.264/HEVC, AAC) and no fade is asked for. When
-  every scene also has the same decoder configuration (avcC/hvcC box, read from the moov box), the
-  packets are copied untouched; otherwise the demuxer carries each scene's SPS/PPS in-band.
+  the scenes are plain mp4 files with identical sample descriptions, mp4join writes the episode
+  itself: a joined moov in front, then the scenes' media copied by the kernel (as fast as `cp`).
+  Otherwise the concat demuxer copies: with the same decoder configuration everywhere (avcC/hvcC
+  box, read from the moov box) the packets go through untouched, else each scene's SPS/PPS is
+  carried in-band; the moov is written into space reserved at the front (no second rewrite).
 - Re-encode: H.264 yuv420p at the first scene's size (others fitted inside, letterboxed) and frame
   rate, 48 kHz stereo AAC; a scene without audio gets silence (anullsrc) of its length, so every
   scene's sound stays in step with its picture. `fade_s` > 0 fades to black (and silence) at the
@@ -29,6 +32,8 @@ import ffmpeg
 
 from packages.core.errors import Invalid
 from packages.core.media import ffmpeg_binary
+from packages.episode_assembly import mp4join
+from packages.core.procs import dies_with_parent
 
 SAMPLE_RATE = 48000
 VIDEO_CODEC = {"c:v": "libx264", "preset": "veryfast", "crf": 20, "pix_fmt": "yuv420p"}
@@ -78,7 +83,7 @@ AUDIO_RE = re.compile(r"Stream #\d+:\d+.*?: Audio: (\w+).*?, (\d+) Hz, ([\w.()]+
 
 async def _ffmpeg(args: list[str]) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
-                                                   stderr=asyncio.subprocess.PIPE)
+                                                   stderr=asyncio.subprocess.PIPE, **dies_with_parent())
     _, stderr = await process.communicate()
     return process.returncode, stderr.decode(errors="replace")
 
@@ -147,29 +152,42 @@ def _boxes(fh, start: int, end: int):
         position += size
 
 
-def codec_config(path: Path) -> bytes | None:
-    """The video's decoder configuration (the avcC / hvcC box of its mp4 sample description), read
-    from the moov box without reading the media; None when it cannot be found."""
+def _moov(path: Path) -> bytes | None:
+    """The payload of a file's moov box (its sample tables), read without reading the media."""
     with open(path, "rb") as fh:
         end = fh.seek(0, 2)
         moov = next(((a, b) for kind, a, b in _boxes(fh, 0, end) if kind == b"moov"), None)
         if moov is None or moov[1] - moov[0] > 64 << 20:
             return None
         fh.seek(moov[0])
-        data = fh.read(moov[1] - moov[0])
+        return fh.read(moov[1] - moov[0])
+
+
+def codec_config(path: Path, data: bytes | None = None) -> bytes | None:
+    """The video's decoder configuration (the avcC / hvcC box of its mp4 sample description), read
+    from the moov box without reading the media; None when it cannot be found."""
+    data = _moov(path) if data is None else data
     for name in (b"avcC", b"hvcC"):
-        at = data.find(name)
+        at = data.find(name) if data else -1
         if at >= 4:
             size = int.from_bytes(data[at - 4:at], "big")
             return data[at - 4:at - 4 + size]
     return None
 
 
-def same_codec_config(paths: list[Path]) -> bool:
+def same_codec_config(paths: list[Path], moovs: list[bytes | None] | None = None) -> bool:
     """Every scene has the first one's decoder configuration (SPS/PPS), so packets can be copied
     as they are (no Annex B round trip in the concat demuxer)."""
-    first = codec_config(paths[0])
-    return first is not None and all(codec_config(p) == first for p in paths[1:])
+    moovs = moovs or [_moov(p) for p in paths]
+    first = codec_config(paths[0], moovs[0])
+    return first is not None and all(codec_config(p, m) == first for p, m in zip(paths[1:], moovs[1:]))
+
+
+def copy_plan(paths: list[Path]) -> tuple[bool, int]:
+    """same_codec_config, and the space to reserve for the joined moov box: its tables are the
+    scenes' tables joined, so twice their sum (32-bit chunk offsets may become 64-bit) plus 64 KiB."""
+    moovs = [_moov(p) for p in paths]
+    return same_codec_config(paths, moovs), 2 * sum(len(m or b"") for m in moovs) + (64 << 10)
 
 
 def concat_list(paths: list[Path]) -> str:
@@ -177,13 +195,17 @@ def concat_list(paths: list[Path]) -> str:
     return "".join("file '{}'\n".format(str(p.resolve()).replace("'", "'\\''")) for p in paths)
 
 
-def copy_command(list_file: Path, out: Path, ffmpeg_path: str | None = None, *, same_config: bool = False) -> list[str]:
+def copy_command(list_file: Path, out: Path, ffmpeg_path: str | None = None, *, same_config: bool = False,
+                 moov_size: int = 0) -> list[str]:
     """The stream-copy join. With `same_config` (every scene has the same SPS/PPS) the concat
-    demuxer's automatic Annex B conversion is off: packets go through untouched (half the CPU)."""
+    demuxer's automatic Annex B conversion is off: packets go through untouched (half the CPU).
+    With `moov_size` the moov box is written into that much space reserved at the front (the file
+    is written once); without, +faststart moves it there by rewriting the whole file."""
     convert = ["-auto_convert", "0"] if same_config else []
+    front = ["-moov_size", str(moov_size)] if moov_size > 0 else ["-movflags", "+faststart"]
     return [ffmpeg_binary(ffmpeg_path), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error",
             "-progress", "pipe:1", "-y", "-f", "concat", "-safe", "0", *convert, "-i", str(list_file),
-            "-map", "0", "-c", "copy", "-movflags", "+faststart", str(out)]
+            "-map", "0", "-c", "copy", *front, str(out)]
 
 
 def _even(n: int) -> int:
@@ -231,7 +253,7 @@ def encode_command(probes: list[Probe], out: Path, *, fade_s: float = 0.0,
 
 async def _run(args: list[str], total_s: float, step: str, on_progress: ProgressCallback | None) -> None:
     process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
-                                                   stderr=asyncio.subprocess.PIPE)
+                                                   stderr=asyncio.subprocess.PIPE, **dies_with_parent())
     errors = asyncio.create_task(process.stderr.read())
     try:
         async for raw in process.stdout:
@@ -258,19 +280,38 @@ async def assemble(paths: list[Path], out: Path, *, fade_s: float = 0.0, ffmpeg_
     for path in paths:
         if not path.is_file():
             raise Invalid(f"{path.name} does not exist", code="missing_media")
-    probes = await probe_many(paths, ffmpeg_path)
-    total = sum(p.duration_s for p in probes)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.stem + ".part" + out.suffix)
+    # mp4join's plan checks what the probe would (codecs, sample descriptions, timescales, rate)
+    joined = await asyncio.to_thread(mp4join.plan, paths) if fade_s <= 0 else None
+    if joined is not None:  # the scenes' media bytes copied by the kernel, a new moov in front
+        loop = asyncio.get_running_loop()
+
+        def copied(done: int, size: int) -> None:
+            if on_progress is not None:
+                asyncio.run_coroutine_threadsafe(on_progress(done / size, "join the scenes"), loop).result()
+        try:
+            await asyncio.to_thread(mp4join.write, joined, partial, copied)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(out)
+        return Result(out, round(joined.duration_s, 3), True)
+    probes = await probe_many(paths, ffmpeg_path)
+    total = sum(p.duration_s for p in probes)
     copy = can_stream_copy(probes, fade_s)
     try:
         if copy:
             with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
                 listing = Path(scratch) / "scenes.txt"
                 listing.write_text(concat_list(paths), encoding="utf-8")
-                same = await asyncio.to_thread(same_codec_config, paths)
-                await _run(copy_command(listing, partial, ffmpeg_path, same_config=same), total, "join the scenes",
-                           on_progress)
+                same, reserve = await asyncio.to_thread(copy_plan, paths)
+                try:
+                    await _run(copy_command(listing, partial, ffmpeg_path, same_config=same, moov_size=reserve),
+                               total, "join the scenes", on_progress)
+                except RuntimeError:  # the reservation was short after all: the two-write way
+                    await _run(copy_command(listing, partial, ffmpeg_path, same_config=same), total,
+                               "join the scenes", on_progress)
         else:
             await _run(encode_command(probes, partial, fade_s=fade_s, ffmpeg_path=ffmpeg_path), total,
                        "re-encode the scenes", on_progress)

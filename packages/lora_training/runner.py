@@ -25,6 +25,7 @@ from packages.core.db import transaction
 from packages.core.errors import DomainError
 from packages.core.jobs import runtime
 from packages.core.paths import inside_home
+from packages.core.procs import dies_with_parent
 from packages.core.settings import Settings
 from packages.lora_training import base_models, events, queries, service
 from packages.lora_training.schemas import TERMINAL
@@ -191,7 +192,7 @@ async def _start_child(spec_path: Path) -> asyncio.subprocess.Process:
            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "packages.lora_training.trainer", str(spec_path), cwd=str(spec_path.parent), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, limit=1 << 20)
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, limit=1 << 20, **dies_with_parent())
 
 
 async def _end(run, character, status: str, fields: dict, event) -> None:

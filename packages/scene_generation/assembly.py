@@ -13,9 +13,12 @@ Rules (each one a test in tests/unit/test_assembly.py):
   the picture is neither stretched nor looped (its fade-out ends with it and silence follows), a
   longer one is cut at the picture's end (the fade-out ends there). It is ducked under the dialogue
   (sidechaincompress keyed by the dialogue).
-- The mix is loudness-normalised to LOUDNESS_I LUFS (loudnorm's one-pass mode, EBU R128) and is
-  48 kHz stereo AAC; the picture is H.264 yuv420p at the first shot's size and frame rate (shots
-  of another size are fitted inside it, letterboxed). Durations and overlaps are counted in whole
+- The mix is loudness-normalised to LOUDNESS_I LUFS (EBU R128) in two passes: an audio-only pass
+  measures the mix (ebur128, a fraction of a second), then loudnorm applies it as one linear gain
+  at 48 kHz; only when that gain would push the true peak over LOUDNESS_TP or the range is wider
+  than LOUDNESS_LRA does loudnorm fall back to its dynamic mode (which works at 192 kHz and costs
+  about a CPU-second per half minute). The mix is 48 kHz stereo AAC; the picture is H.264 yuv420p
+  at the first shot's size and frame rate (shots of another size are fitted inside it, letterboxed). Durations and overlaps are counted in whole
   frames of that rate. Every output has an audio track (silence when there is neither dialogue nor
   music; silence is not normalised), so scenes can be joined by stream copy.
 
@@ -39,6 +42,7 @@ import ffmpeg
 
 from packages.core.errors import Invalid
 from packages.core.media import ffmpeg_binary, probe_video
+from packages.core.procs import dies_with_parent
 from packages.core.settings import Settings
 
 DEFAULT_TRANSITION_S = 0.3
@@ -88,6 +92,15 @@ class DialogueLine:
 class AssemblyResult:
     path: Path
     duration_s: float
+
+
+@dataclass(frozen=True)
+class Loudness:
+    """What the measuring pass found (ebur128): integrated loudness and its gate, range, true peak."""
+    i: float
+    thresh: float
+    lra: float
+    tp: float
 
 
 @dataclass
@@ -156,7 +169,7 @@ def frame_rate(fps: float | None) -> float:
 async def probe_duration(path: Path, ffmpeg_path: str | None = None) -> float:
     """A media file's duration as ffmpeg reports it (there is no ffprobe)."""
     process = await asyncio.create_subprocess_exec(ffmpeg_binary(ffmpeg_path), "-hide_banner", "-i", str(path),
-                                                   stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+                                                   stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, **dies_with_parent())
     _, report = await process.communicate()
     found = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", report.decode(errors="replace"))
     if not found:
@@ -221,7 +234,8 @@ def _stereo(stream):
             .filter("aformat", sample_fmts="fltp", sample_rates=SAMPLE_RATE, channel_layouts="stereo"))
 
 
-def _sound(dialogue: list[DialogueLine], music: Path | None, music_s: float | None, total: float):
+def _mix(dialogue: list[DialogueLine], music: Path | None, music_s: float | None, total: float):
+    """The mix before normalisation, and whether it is plain silence."""
     # A silent bed exactly as long as the picture: amix(duration=first) over it fixes the length.
     bed = ffmpeg.input(f"anullsrc=r={SAMPLE_RATE}:cl=stereo", f="lavfi", t=round(total, 6)).audio
     spoken = [line for line in dialogue if line.start_s < total]  # a line after the picture is left out
@@ -248,21 +262,58 @@ def _sound(dialogue: list[DialogueLine], music: Path | None, music_s: float | No
             bed_music = ffmpeg.filter([bed_music, key], "sidechaincompress", **DUCKING)
         mix = ffmpeg.filter([speech, bed_music], "amix", inputs=2, duration="first", normalize=0,
                             dropout_transition=0)
-    if not lines and mix is bed:
-        return bed  # silence has no loudness to normalise (loudnorm would divide by it)
-    return (mix.filter("loudnorm", i=LOUDNESS_I, tp=LOUDNESS_TP, lra=LOUDNESS_LRA)
+    return mix, not lines and mix is bed
+
+
+def _sound(dialogue: list[DialogueLine], music: Path | None, music_s: float | None, total: float,
+           measured: Loudness | None = None):
+    mix, silent = _mix(dialogue, music, music_s, total)
+    if silent:
+        return mix  # silence has no loudness to normalise (loudnorm would divide by it)
+    extra = {}
+    if measured is not None:  # two-pass: linear gain at 48 kHz when the measured track allows it
+        extra = {"linear": "true", "measured_I": measured.i, "measured_TP": measured.tp,
+                 "measured_LRA": measured.lra, "measured_thresh": measured.thresh}
+    return (mix.filter("loudnorm", i=LOUDNESS_I, tp=LOUDNESS_TP, lra=LOUDNESS_LRA, **extra)
             .filter("aresample", SAMPLE_RATE)
             .filter("atrim", end=round(total, 6)))
 
 
+SUMMARY_RE = re.compile(r"Integrated loudness:\s+I:\s+(-?[\d.]+) LUFS\s+Threshold:\s+(-?[\d.]+) LUFS.*?"
+                        r"LRA:\s+([\d.]+) LU.*?Peak:\s+(-?[\d.]+) dBFS", re.DOTALL)
+
+
+async def measure_loudness(clips: list[Clip], dialogue: list[DialogueLine], music: Path | None,
+                           music_s: float | None, fps: float, ffmpeg_path: str | None = None) -> Loudness | None:
+    """The first of the two loudness passes: the mix alone (audio only, a fraction of a second)
+    through ebur128 at 48 kHz. None for silence or anything loudnorm could not take as measured."""
+    total = timeline(clips, fps).duration_s
+    mix, silent = _mix(dialogue, music, music_s, total)
+    if silent:
+        return None
+    stream = ffmpeg.output(mix.filter("ebur128", peak="true"), "-", f="null")
+    args = [ffmpeg_binary(ffmpeg_path), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info"]
+    process = await asyncio.create_subprocess_exec(*args, *ffmpeg.get_args(stream), stdout=asyncio.subprocess.DEVNULL,
+                                                   stderr=asyncio.subprocess.PIPE, **dies_with_parent())
+    _, report = await process.communicate()
+    found = SUMMARY_RE.search(report.decode(errors="replace")[-4000:])
+    if process.returncode != 0 or not found:
+        return None
+    value = Loudness(*(float(group) for group in found.groups()))
+    if not (-99 < value.i < 0 and -99 < value.thresh < 0 and 0 <= value.lra < 99 and -99 < value.tp < 99):
+        return None
+    return value
+
+
 def build_command(clips: list[Clip], dialogue: list[DialogueLine], music: Path | None, out: Path, *,
                   width: int, height: int, fps: float, music_s: float | None = None,
-                  ffmpeg_path: str | None = None) -> tuple[list[str], Timeline]:
-    """The one ffmpeg command line that assembles the scene into `out`, and its timeline."""
+                  ffmpeg_path: str | None = None, measured: Loudness | None = None) -> tuple[list[str], Timeline]:
+    """The one ffmpeg command line that assembles the scene into `out`, and its timeline; with
+    `measured` (measure_loudness) loudnorm runs its second, linear pass."""
     plan = timeline(clips, fps)
     width, height = max(2, width - width % 2), max(2, height - height % 2)
     picture = _picture(clips, plan, width, height, fps)
-    sound = _sound(dialogue, music, music_s, plan.duration_s)
+    sound = _sound(dialogue, music, music_s, plan.duration_s, measured)
     stream = ffmpeg.output(picture, sound, str(out), t=round(plan.duration_s, 6), movflags="+faststart",
                            **VIDEO_CODEC, **AUDIO_CODEC)
     head = [ffmpeg_binary(ffmpeg_path), "-hide_banner", "-nostats", "-loglevel", "error", "-progress", "pipe:1", "-y"]
@@ -281,10 +332,12 @@ async def assemble_scene(settings: Settings, clips: list[Clip], dialogue: list[D
         probe_duration(music, settings.ffmpeg_binary) if music else asyncio.sleep(0, None))
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.stem + ".part" + out.suffix)
+    fps = frame_rate(first.fps)
+    measured = await measure_loudness(clips, dialogue, music, music_s, fps, settings.ffmpeg_binary)
     args, plan = build_command(clips, dialogue, music, partial, width=first.width, height=first.height,
-                               fps=frame_rate(first.fps), music_s=music_s, ffmpeg_path=settings.ffmpeg_binary)
+                               fps=fps, music_s=music_s, ffmpeg_path=settings.ffmpeg_binary, measured=measured)
     process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
-                                                   stderr=asyncio.subprocess.PIPE)
+                                                   stderr=asyncio.subprocess.PIPE, **dies_with_parent())
     errors = asyncio.create_task(process.stderr.read())
     try:
         async for raw in process.stdout:

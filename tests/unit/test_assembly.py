@@ -15,7 +15,7 @@ from packages.core.errors import Invalid
 from packages.core.media import ffmpeg_binary
 from packages.core.settings import Settings
 from packages.scene_generation.assembly import (LOUDNESS_I, Clip, DialogueLine, assemble_scene, build_command,
-                                                timeline)
+                                                measure_loudness, timeline)
 
 FPS = 24
 FRAME = 1 / FPS
@@ -205,6 +205,20 @@ async def test_loudness_is_normalised(studio, media):
         report = ff("-i", str(result.path), "-map", "0:a", "-af", "ebur128", "-f", "null", "-")
         integrated = float(re.findall(r"I:\s+(-?[\d.]+) LUFS", report)[-1])
         assert integrated == pytest.approx(LOUDNESS_I, abs=2.0)
+
+
+async def test_loudness_is_measured_first_so_loudnorm_runs_linear(studio, media):
+    """The mix is measured by an audio-only pass (ebur128), so loudnorm gets its measured values
+    and applies one linear gain (no 192 kHz dynamic pass); silence is not measured at all."""
+    clips = [Clip(make_clip(media / "a.mp4", 3), 3)]
+    line = make_tone(media / "line.wav", 2, 800, volume=0.05)
+    measured = await measure_loudness(clips, [DialogueLine(0.5, line)], None, None, FPS)
+    assert measured is not None and -50 < measured.i < -20 and measured.tp < measured.i + 6
+    args, _ = build_command(clips, [DialogueLine(0.5, line)], None, media / "x.mp4", width=320, height=180, fps=FPS,
+                            measured=measured)
+    graph = args[args.index("-filter_complex") + 1]
+    assert "linear=true" in graph and f"measured_I={measured.i}" in graph
+    assert await measure_loudness(clips, [], None, None, FPS) is None
 
 
 async def test_silent_scene_still_has_an_audio_track(studio, media):

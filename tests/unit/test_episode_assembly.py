@@ -99,3 +99,17 @@ async def test_stream_copy_of_scenes_with_other_decoder_settings_still_decodes(t
     decoded = subprocess.run([ffmpeg_binary(), "-hide_banner", "-v", "error", "-i", str(result.path), "-f", "null", "-"],
                              capture_output=True, text=True)
     assert decoded.returncode == 0 and decoded.stderr == ""
+
+
+async def test_stream_copy_puts_the_moov_in_front_without_a_second_rewrite(tmp_path):
+    """A joined episode plays while it downloads (its moov box comes before the media) and the
+    join writes it once: the moov goes into space reserved at the front, never +faststart's rewrite."""
+    clips = [make_video(tmp_path / f"s{i}.mp4", seconds=1.0) for i in range(3)]
+    same, reserve = assembly.copy_plan(clips)
+    assert same and reserve > 2 * len(assembly._moov(clips[0]))
+    args = assembly.copy_command(tmp_path / "list.txt", tmp_path / "o.mp4", same_config=True, moov_size=reserve)
+    assert "-moov_size" in args and "+faststart" not in args
+    result = await assembly.assemble(clips, tmp_path / "episode.mp4")
+    with open(result.path, "rb") as fh:
+        kinds = [kind for kind, _, _ in assembly._boxes(fh, 0, fh.seek(0, 2))]
+    assert kinds.index(b"moov") < kinds.index(b"mdat")
