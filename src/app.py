@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
@@ -32,7 +33,7 @@ from packages.core.db import create_pool
 from packages.core.errors import DomainError
 from packages.core.event_stream import EventHub
 from packages.core.events import bus
-from packages.core.jobs import open_job_app, run_worker, runtime
+from packages.core.jobs import DB_LOST, database_up, lost_database, open_job_app, run_worker, runtime
 from packages.core.router import VERSION, public as core_public
 from packages.core.router import router as core_router
 from packages.core.settings import Settings, get_settings
@@ -147,8 +148,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             prepared.close()
 
 
-def _error(status: int, detail: str, code: str, **extra) -> JSONResponse:
-    return JSONResponse({"detail": detail, "code": code, **extra}, status_code=status)
+def _error(status: int, detail: str, code: str, headers: dict | None = None, **extra) -> JSONResponse:
+    return JSONResponse({"detail": detail, "code": code, **extra}, status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -166,10 +167,57 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = f"{field}: {first['msg']}" if field else first["msg"]
         return _error(422, detail, "validation_error", field=field, errors=errors)
 
+    @app.exception_handler(asyncpg.exceptions.DataError)
+    async def data_error(request: Request, exc: asyncpg.exceptions.DataError):
+        # A value PostgreSQL cannot hold (an id past int64, a NUL byte in text, a bad date): the
+        # request's transaction is rolled back, so nothing changed; the caller's input is at fault.
+        log.warning("refused a value PostgreSQL cannot store on %s %s: %s", request.method, request.url.path, exc)
+        return _error(422, f"A value is out of range or not storable: {str(exc)[:200]}", "invalid_value")
+
+    async def database_gone(request: Request, exc: Exception):
+        # The database restarting or failing over under a request: 503 and a retry hint, nothing
+        # half-written (the request's transaction was rolled back with the connection).
+        if lost_database(exc) or not await database_up():
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+            return _error(503, "The database is unavailable for a moment; try again", "database_unavailable",
+                          headers={"Retry-After": "2"})
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _error(500, "Internal error", "internal")
+
+    for lost in (*DB_LOST, asyncpg.InterfaceError, OSError):
+        app.add_exception_handler(lost, database_gone)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
         return _error(exc.status_code, str(exc.detail), code)
+
+
+VALIDATION_ERROR_BODY = {  # what validation_error() sends; FastAPI would declare {detail: [..]}
+    "title": "HTTPValidationError", "type": "object", "required": ["detail", "code"],
+    "properties": {
+        "detail": {"type": "string"}, "code": {"type": "string"},
+        "field": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {
+            "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+            "msg": {"type": "string"}, "type": {"type": "string"}}}},
+    },
+}
+
+
+def declare_error_bodies(app: FastAPI) -> None:
+    """The schema's 422 answers declare the body the validation handler really sends."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schemas = generate().get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = VALIDATION_ERROR_BODY
+                schemas.pop("ValidationError", None)
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def mount_frontend(app: FastAPI) -> None:
@@ -219,6 +267,29 @@ class BodyLimit:
         await limited(scope, receive, send)  # counts what arrives (chunked or understated bodies)
 
 
+class SecurityHeaders:
+    """Every answer is `nosniff` (uploaded files are served as what they claim to be); UI pages and
+    assets also get the CSP, framing and referrer headers. The Swagger page (/docs) keeps its CDN."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        api = scope["path"] == API_PREFIX or scope["path"].startswith(API_PREFIX + "/")
+        extra = {"X-Content-Type-Options": "nosniff"} if api else SECURITY_HEADERS
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                added = [(k.lower().encode(), v.encode()) for k, v in extra.items() if k.lower().encode() not in present]
+                message = {**message, "headers": [*message.get("headers", []), *added]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 class SubPath:
     """Serves the app under `root_path` whether or not the proxy in front strips that prefix."""
 
@@ -246,10 +317,12 @@ def create_app(settings: Settings | None = None, prepared: Prepared | None = Non
     )
     app.state.settings, app.state.prepared, app.state.on_ready = settings, prepared, None
     install_error_handlers(app)
+    declare_error_bodies(app)
     for router, tag in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, tags=[tag])
     mount_frontend(app)
     app.add_middleware(BodyLimit, upload_limit=settings.max_request_mb * 1024 * 1024)
+    app.add_middleware(SecurityHeaders)  # outside BodyLimit: its 413s get the headers too
     if settings.root_path:
         app.add_middleware(SubPath, root_path=settings.root_path)
     return app

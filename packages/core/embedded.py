@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 from pathlib import Path
@@ -43,6 +44,34 @@ class HomeLock:
             self._fd = None
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _forget_dead_users(pgdata: Path) -> None:
+    """pgserver stops PostgreSQL when the last process on its list of users lets go; a server
+    killed with SIGKILL never took itself off that list, so without this the next server's clean
+    stop would leave PostgreSQL running after the app has gone."""
+    from pgserver.postgres_server import PostgresServer
+
+    listing = pgdata / ".handle_pids.json"
+    with PostgresServer._lock:
+        try:
+            pids = json.loads(listing.read_text())
+        except (OSError, ValueError):
+            return
+        alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+        if alive != pids:
+            log.info("forgetting dead users of the embedded PostgreSQL: %s", sorted(set(pids) - set(alive)))
+            listing.write_text(json.dumps(alive))
+
+
 class EmbeddedPostgres:
     """Starts (or joins) the pgserver cluster; it stops when the last process using it lets go."""
 
@@ -54,6 +83,7 @@ class EmbeddedPostgres:
         import pgserver  # imported here: only needed when DATABASE_URL is unset
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        _forget_dead_users(self.pgdata)
         try:
             self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
         except Exception as exc:  # pgserver raises plain exceptions with the postgres log inside

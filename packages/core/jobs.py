@@ -116,14 +116,77 @@ async def open_job_app(database_url: str) -> AsyncIterator[procrastinate.App]:
             yield app
 
 
+_running_here: set[int] = set()  # ids of the jobs this process's workers are running right now
+DB_LOST = (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError, ConnectionError,
+           procrastinate.exceptions.ConnectorException)
+JOB_DB_RERUNS = 10  # a job that lost the database this many times fails for good
+WORKER_RESTART_S = 2.0
+
+
+def lost_database(exc: BaseException | None) -> bool:
+    """Whether the error, or one it came from, is the database going away (a restart, a failover)."""
+    for _ in range(10):
+        if exc is None:
+            return False
+        if isinstance(exc, DB_LOST) or (isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+async def database_up() -> bool:
+    if runtime.pool is None:
+        return False
+    try:
+        async with asyncio.timeout(5):
+            async with runtime.pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+
+async def _wait_for_database(limit_s: float = 300.0) -> None:
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while not await database_up() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(1.0)
+
+
+async def _track_running(call_next, context, worker):
+    """Worker middleware: remembers which jobs run in this process while they run, and runs a job
+    that lost the database again once the database is back (tasks are idempotent), instead of
+    leaving it failed by an operator's restart."""
+    job_id = context.job.id
+    _running_here.add(job_id)
+    try:
+        for rerun in range(JOB_DB_RERUNS + 1):
+            try:
+                return await call_next()
+            except Exception as exc:
+                if rerun == JOB_DB_RERUNS or not (lost_database(exc) or not await database_up()):
+                    raise
+                log.warning("job %s (%s) lost the database (%s); it runs again once the database is back",
+                            job_id, context.job.task_name, type(exc).__name__)
+                await _wait_for_database()
+    finally:
+        _running_here.discard(job_id)
+
+
 async def _retry_stalled(app: procrastinate.App, stalled_after: float) -> None:
     """Jobs left in 'doing' by a worker that died (no heartbeat for `stalled_after` s) go back to
-    the queue; tasks are idempotent, so a retried job finishes what the dead one started."""
+    the queue; tasks are idempotent, so a retried job finishes what the dead one started. A job
+    still running in this very process is alive whatever its heartbeat says (a busy machine can
+    delay heartbeats): retrying it would run it twice at once."""
     while True:
         try:
             for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
+                if job.id in _running_here:
+                    continue
                 log.warning("retrying job %s (%s) left by a dead worker", job.id, job.task_name)
-                await app.job_manager.retry_job(job)
+                try:
+                    await app.job_manager.retry_job(job)
+                except procrastinate.exceptions.ConnectorException as exc:  # it finished or moved meanwhile
+                    log.warning("job %s was not retried: %s", job.id, str(exc.__cause__ or exc).splitlines()[0])
         except Exception:  # the database may be restarting: try again next round
             log.exception("stalled-job check failed")
         await asyncio.sleep(stalled_after / 2)
@@ -134,8 +197,16 @@ async def run_worker(app: procrastinate.App, *, concurrency: int, stalled_after:
     """The one way a process works jobs: the procrastinate worker plus the stalled-job recovery."""
     recovery = asyncio.create_task(_retry_stalled(app, stalled_after))
     try:
-        await app.run_worker_async(queues=queues, concurrency=concurrency, name=name, install_signal_handlers=False,
-                                   update_heartbeat_interval=stalled_after / 3, stalled_worker_timeout=stalled_after)
+        while True:  # procrastinate stops its worker when its listener or heartbeat loses the database
+            try:
+                await app.run_worker_async(queues=queues, concurrency=concurrency, name=name,
+                                           install_signal_handlers=False, update_heartbeat_interval=stalled_after / 3,
+                                           stalled_worker_timeout=stalled_after, worker_middleware=[_track_running])
+                log.warning("the job worker stopped; starting it again in %.0f s", WORKER_RESTART_S)
+            except Exception:
+                log.exception("the job worker failed; starting it again in %.0f s", WORKER_RESTART_S)
+            await asyncio.sleep(WORKER_RESTART_S)
+            await _wait_for_database()
     finally:
         recovery.cancel()
         with contextlib.suppress(asyncio.CancelledError):

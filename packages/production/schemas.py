@@ -43,8 +43,8 @@ class CostReport(BaseModel):
 
 class BudgetSet(Strict):
     unit: Unit
-    limit: Annotated[float, Field(gt=0, le=1e12)]
-    warn_at: Annotated[float, Field(gt=0, le=1)] = 0.8
+    limit: Annotated[float, Field(ge=1e-6, lt=1e10)]  # what budgets.limit numeric(16, 6) holds, and > 0
+    warn_at: Annotated[float, Field(ge=0.01, le=1)] = 0.8  # a real: 1e-300 would round to 0
 
 
 class BudgetRead(BaseModel):

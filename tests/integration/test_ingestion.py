@@ -74,6 +74,15 @@ def files_under(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
+async def staging_removed(home: Path, timeout: float = 10) -> list[Path]:
+    """The job removes its staging folder just after writing the final status: wait for it."""
+    for _ in range(int(timeout / 0.05)):
+        if not (left := files_under(home / "var" / "ingest")):
+            return left
+        await asyncio.sleep(0.05)
+    return left
+
+
 async def test_video_upload_gives_scene_frames_and_a_voice_sample(client, character, db, home, tmp_path):
     """A video file becomes pending frames at its scene changes (static stretches still give a frame
     every few seconds, repeats dropped as duplicates), its audio a mono 22.05 kHz voice sample; the
@@ -101,7 +110,7 @@ async def test_video_upload_gives_scene_frames_and_a_voice_sample(client, charac
         assert wav.getnchannels() == 1 and wav.getframerate() == 22050 and wav.getnframes() > 22050 * 5
     types = [r["type"] for r in await db.fetch("SELECT type FROM events WHERE type LIKE 'ingestion.%' ORDER BY id")]
     assert "ingestion.progress" in types and types[-1] == "ingestion.completed"
-    assert files_under(home / "var" / "ingest") == []
+    assert await staging_removed(home) == []
 
 
 async def test_file_url_is_downloaded_with_yt_dlp_from_the_ingest_folder(client, character, db, settings, tmp_path):
@@ -212,7 +221,7 @@ async def test_zip_members_never_become_paths(client, character, db, home, tmp_p
     assert all(r["source"] == "upload" and "/images/" in r["path"] and "evil" not in r["path"] for r in rows)
     everything = [p.name for p in tmp_path.rglob("*")]
     assert not any("evil" in name for name in everything)
-    assert files_under(home / "var" / "ingest") == []
+    assert await staging_removed(home) == []
 
 
 async def test_zip_bombs_are_refused(client, character, db, home):

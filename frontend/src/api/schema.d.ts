@@ -3448,8 +3448,14 @@ export interface components {
         };
         /** HTTPValidationError */
         HTTPValidationError: {
-            /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
+            code: string;
+            detail: string;
+            errors?: {
+                loc?: (string | number)[];
+                msg?: string;
+                type?: string;
+            }[];
+            field?: string | null;
         };
         /** ImageRead */
         ImageRead: {
@@ -5483,19 +5489,6 @@ export interface components {
             name: string;
             /** Role */
             role: string;
-        };
-        /** ValidationError */
-        ValidationError: {
-            /** Context */
-            ctx?: Record<string, never>;
-            /** Input */
-            input?: unknown;
-            /** Location */
-            loc: (string | number)[];
-            /** Message */
-            msg: string;
-            /** Error Type */
-            type: string;
         };
         /** VideoUrlIngest */
         VideoUrlIngest: {
