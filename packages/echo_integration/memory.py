@@ -53,8 +53,15 @@ def point_id(project_id: int, kind: str, row_id: int) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{project_id}:{kind}:{row_id}"))
 
 
-def is_open(settings: Settings) -> bool:
-    return location(settings) in _stores
+def client_loaded() -> bool:
+    """Whether qdrant_client is imported (then opening a store is quick)."""
+    return "qdrant_client" in sys.modules
+
+
+async def load_client() -> None:
+    """Imports qdrant_client off the event loop (seconds of imports the first time)."""
+    if not client_loaded():
+        await asyncio.to_thread(importlib.import_module, "qdrant_client")
 
 
 async def store(settings: Settings):
@@ -62,8 +69,8 @@ async def store(settings: Settings):
     key = location(settings)
     if key in _stores:
         return _stores[key]
-    if "qdrant_client" not in sys.modules:  # seconds of imports: off the event loop
-        await asyncio.to_thread(importlib.import_module, "qdrant_client")
+    if not client_loaded():
+        await load_client()
         if key in _stores:
             return _stores[key]
     from qdrant_client import AsyncQdrantClient  # no await below: one opening per location

@@ -94,28 +94,21 @@ async def answer(pool: asyncpg.Pool, settings: Settings, conversation, question:
     yield _sse("done", {"message_id": answer_id})
 
 
-_opening: set[asyncio.Task] = set()
-
-
-async def _open(settings: Settings) -> None:
-    try:
-        await memory.store(settings)
-    except DomainError:
-        pass  # the next status reports why
+_loading: set[asyncio.Task] = set()
 
 
 async def status(settings: Settings) -> EchoStatus:
     wanted = [settings.chat_model] + ([settings.embed_model] if settings.embed_model else [])
     reachable, missing = (await llm.probe(settings, wanted)) if settings.ollama_host else (False, [])
     points, error = None, None
-    if memory.is_open(settings):
+    if memory.client_loaded():
         try:
             points = await memory.count(settings)
         except DomainError as exc:
             error = exc.detail
-    else:  # opening it takes seconds the first time: the status answers now, the next one counts
-        _opening.add(task := asyncio.create_task(_open(settings)))
-        task.add_done_callback(_opening.discard)
+    else:  # importing Qdrant's client takes seconds: this status answers now, the next one counts
+        _loading.add(task := asyncio.create_task(memory.load_client()))
+        task.add_done_callback(_loading.discard)
     return EchoStatus(
         ollama=OllamaStatus(configured=bool(settings.ollama_host), reachable=reachable, chat_model=settings.chat_model,
                             embed_model=settings.embed_model, missing_models=missing),

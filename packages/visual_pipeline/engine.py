@@ -78,7 +78,7 @@ async def _release(gen, backend) -> None:
                     await tx.emit(events.BackendSlotFreed(backend_id=backend["id"]))
                 return
         async with transaction(conn) as tx:
-            if await queries.release_slot(conn, gen["id"], fields) is not None:
+            if await queries.release_slot(conn, gen["id"], fields):
                 await tx.emit(executed)
                 await tx.emit(events.BackendSlotFreed(backend_id=backend["id"]))  # wakes waiters anywhere
             else:  # it held no slot any more (cancelled meanwhile): only the step changes

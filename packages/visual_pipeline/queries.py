@@ -99,13 +99,12 @@ async def take_slot(conn, generation_id: int, backend_id: int, fields: dict) -> 
     return await conn.fetchval(sql, generation_id, *values) or False
 
 
-async def release_slot(conn, generation_id: int, fields: dict) -> asyncpg.Record | None:
-    """Gives back the slot the generation holds (with `fields` set) in one statement; returns what
-    its event needs, or None when it held no slot (released already, e.g. by a cancel)."""
+async def release_slot(conn, generation_id: int, fields: dict) -> bool:
+    """Gives back the slot the generation holds (with `fields` set) in one statement; False when it
+    held no slot (released already, e.g. by a cancel)."""
     sql, values = update_statement("generations", "id", {"holds_slot": False, **fields}, GENERATION_COLUMNS,
-                                   returning="project_id, character_id, status, progress, step",
-                                   condition="holds_slot")
-    return await conn.fetchrow(sql, generation_id, *values)
+                                   returning="true", condition="holds_slot")
+    return await conn.fetchval(sql, generation_id, *values) or False
 
 
 def _assignments(fields: dict, first: int) -> tuple[str, list]:
