@@ -152,12 +152,22 @@ async def _wait_for_database(limit_s: float = 300.0) -> None:
         await asyncio.sleep(1.0)
 
 
+@functools.cache
+def periodic_tasks() -> frozenset[str]:
+    return frozenset(name for name, _ in job_app().periodic_registry.periodic_tasks)
+
+
 async def _track_running(call_next, context, worker):
-    """Worker middleware: remembers which jobs run in this process while they run, and runs a job
-    that lost the database again once the database is back (tasks are idempotent), instead of
-    leaving it failed by an operator's restart."""
+    """Worker middleware: tells the job's job.* events (job_events.py), remembers which jobs run in
+    this process while they run, and runs a job that lost the database again once the database is
+    back (tasks are idempotent), instead of leaving it failed by an operator's restart."""
+    from packages.core.job_events import JobReport
+
     job_id = context.job.id
     _running_here.add(job_id)
+    report = JobReport(runtime, context, periodic_tasks())
+    report.start()
+    outcome: BaseException | None = None
     try:
         for rerun in range(JOB_DB_RERUNS + 1):
             try:
@@ -168,8 +178,12 @@ async def _track_running(call_next, context, worker):
                 log.warning("job %s (%s) lost the database (%s); it runs again once the database is back",
                             job_id, context.job.task_name, type(exc).__name__)
                 await _wait_for_database()
+    except BaseException as exc:
+        outcome = exc
+        raise
     finally:
         _running_here.discard(job_id)
+        await report.end(outcome)
 
 
 async def _retry_stalled(app: procrastinate.App, stalled_after: float) -> None:

@@ -1,0 +1,105 @@
+"""job.* events: every job kind the worker runs shows in the event stream, in its project."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from packages.core.jobs import job_app
+from tests.conftest import ADMIN_TOKEN
+from tests.factories import make_character, make_project
+
+
+@pytest.fixture
+def settings(home, database_url):
+    from packages.core.settings import Settings
+
+    return Settings(ANIME_STUDIO_HOME=home, DATABASE_URL=database_url, ANIME_STUDIO_ADMIN_TOKEN=ADMIN_TOKEN,
+                    _env_file=None)  # with the in-process worker
+
+
+class Boom(RuntimeError):
+    pass
+
+
+@pytest.fixture(scope="module", autouse=True)
+def failing_task():
+    """A task that raises, added to the one job app for this module's tests (real tasks fail only
+    through their dependencies)."""
+    app = job_app()
+    if "test:boom" not in app.tasks:
+        @app.task(name="test:boom", queue="test")
+        async def boom(character_id: int) -> None:
+            raise Boom(f"character {character_id} exploded")
+    yield
+
+
+async def _finished(db, job_id: int) -> str:
+    for _ in range(200):
+        status = await db.fetchval("SELECT status::text FROM procrastinate_jobs WHERE id = $1", job_id)
+        if status in ("succeeded", "failed"):
+            return status
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+async def _job_events(db, job_id: int, expected: int) -> list[dict]:
+    for _ in range(100):  # the end event is stored right after the job's status
+        rows = await db.fetch("SELECT id, type, project_id, payload FROM events WHERE type LIKE 'job.%' "
+                              "AND (payload->>'job_id')::bigint = $1 ORDER BY id", job_id)
+        if len(rows) >= expected:
+            return [dict(r) for r in rows]
+        await asyncio.sleep(0.05)
+    return [dict(r) for r in rows]
+
+
+async def test_a_review_job_tells_started_and_succeeded_in_its_project(app, client, db):
+    """A metrics review (a job kind with no lifecycle events of its own) stores job.started then
+    job.succeeded, both in the project of the character it reviews, naming the task, its queue,
+    the attempt and its arguments."""
+    project = await make_project(client)
+    character = await make_character(client, project)
+    job_id = await app.state.job_app.configure_task("review:metrics").defer_async(character_id=character["id"])
+    assert await _finished(db, job_id) == "succeeded"
+    events = await _job_events(db, job_id, 2)
+    assert [e["type"] for e in events] == ["job.started", "job.succeeded"]
+    assert {e["project_id"] for e in events} == {project["id"]}
+    started, succeeded = (e["payload"] for e in events)
+    assert started["task"] == "review:metrics" and started["queue"] == "review" and started["attempt"] == 1
+    assert started["args"] == {"character_id": character["id"]}
+    assert succeeded["duration_s"] >= 0
+
+
+async def test_a_failing_job_tells_its_error_and_that_it_is_not_retried(app, client, db):
+    """A job that raises stores job.failed with the exception's text and will_retry false (the
+    task has no retry strategy), and nothing after it."""
+    project = await make_project(client)
+    character = await make_character(client, project)
+    job_id = await app.state.job_app.configure_task("test:boom").defer_async(character_id=character["id"])
+    assert await _finished(db, job_id) == "failed"
+    events = await _job_events(db, job_id, 2)
+    assert [e["type"] for e in events] == ["job.started", "job.failed"]
+    failed = events[1]
+    assert failed["project_id"] == project["id"]
+    assert failed["payload"]["error"] == f"Boom: character {character['id']} exploded"
+    assert failed["payload"]["will_retry"] is False
+
+
+async def test_a_job_of_a_missing_subject_still_tells_without_a_project(app, db):
+    """A job whose id names nothing (deleted meanwhile) still tells its events, with no project."""
+    job_id = await app.state.job_app.configure_task("test:boom").defer_async(character_id=987654)
+    assert await _finished(db, job_id) == "failed"
+    events = await _job_events(db, job_id, 2)
+    assert [(e["type"], e["project_id"]) for e in events] == [("job.started", None), ("job.failed", None)]
+
+
+async def test_housekeeping_tells_nothing_when_it_succeeds(app, db):
+    """A periodic housekeeping job that succeeds adds no job.* events (it runs every minute); the
+    review job deferred after it does, so the worker had the time to tell."""
+    sweep = await app.state.job_app.configure_task("core:prune_events").defer_async(timestamp=0)
+    assert await _finished(db, sweep) == "succeeded"
+    review = await app.state.job_app.configure_task("review:metrics").defer_async(character_id=987654)
+    assert await _finished(db, review) == "succeeded"
+    assert len(await _job_events(db, review, 2)) == 2
+    assert await _job_events(db, sweep, 0) == []
