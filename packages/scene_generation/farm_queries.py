@@ -7,16 +7,17 @@ import asyncpg
 
 from packages.core.sql import update_statement
 
-PILOT_COLUMNS = frozenset({"status", "winner_id", "decided_by", "critic_notes", "step", "error"})
+PILOT_COLUMNS = frozenset({"status", "winner_id", "decided_by", "critic", "critic_notes", "step", "error"})
 STRATEGY_COLUMNS = frozenset({"budget_s", "spent_s", "status", "shots", "qa_average", "pass_rate",
                               "cost_per_passed_s", "note"})
 HERO_COLUMNS = frozenset({"hero_status", "hero_generation_id", "hero_output_id", "hero_error", "video_output_id"})
 
 
-async def insert_pilot(conn, scene_id: int, k_shots: int, budget_s: float | None, continue_scene: bool) -> int:
+async def insert_pilot(conn, scene_id: int, k_shots: int, budget_s: float | None, continue_scene: bool,
+                       critic_model: str | None = None) -> int:
     return await conn.fetchval(
-        "INSERT INTO pilots (scene_id, k_shots, budget_s, continue_scene, step) VALUES ($1, $2, $3, $4, 'queued') "
-        "RETURNING id", scene_id, k_shots, budget_s, continue_scene)
+        "INSERT INTO pilots (scene_id, k_shots, budget_s, continue_scene, critic_model, step) "
+        "VALUES ($1, $2, $3, $4, $5, 'queued') RETURNING id", scene_id, k_shots, budget_s, continue_scene, critic_model)
 
 
 async def insert_strategy(conn, pilot_id: int, position: int, label: str, engine: str, steps: int | None,

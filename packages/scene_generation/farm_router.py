@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 from packages.core.auth import current_user, require
 from packages.core.db import Conn
 from packages.core.errors import NotFound
+from packages.core.settings import AppSettings
 from packages.scene_generation import farm_queries, hero, pilots
 from packages.scene_generation.pilots_schemas import HeroPassRead, PilotChoose, PilotCreate, PilotRead
 from packages.scene_generation.router import Scene, Shot
@@ -40,8 +41,8 @@ async def list_pilots(scene: Scene, conn: Conn):
 
 @router.post("/scenes/{scene_id}/pilots", response_model=PilotRead, status_code=202, dependencies=[Director],
              operation_id="scenes-start_pilot")
-async def start_pilot(scene: Scene, body: PilotCreate, conn: Conn):
-    return await _read(conn, await pilots.start(conn, scene, body))
+async def start_pilot(scene: Scene, body: PilotCreate, conn: Conn, settings: AppSettings):
+    return await _read(conn, await pilots.start(conn, settings, scene, body))
 
 
 @router.get("/scenes/{scene_id}/pilots/{pilot_id}", response_model=PilotRead, operation_id="scenes-get_pilot")

@@ -14,6 +14,7 @@ import asyncpg
 from packages.core.db import transaction
 from packages.core.errors import Conflict, Invalid
 from packages.core.jobs import defer_once
+from packages.core.settings import Settings
 from packages.scene_generation import farm_queries, gate, queries
 from packages.scene_generation.farm_events import PilotChanged
 from packages.scene_generation.pilots_schemas import PilotCreate
@@ -27,7 +28,10 @@ def _event(scene, pilot_id: int, status: str, step: str = "") -> PilotChanged:
                         step=step)
 
 
-async def start(conn: asyncpg.Connection, scene, body: PilotCreate) -> int:
+async def start(conn: asyncpg.Connection, settings: Settings, scene, body: PilotCreate) -> int:
+    if body.critic_model and not settings.ollama_host:
+        raise Conflict("An Ollama critic needs an Ollama server: set OLLAMA_HOST, or run the pilot with the rules "
+                       "critic alone", code="ollama_not_configured")
     async with transaction(conn) as tx:
         fresh = await queries.get_scene(conn, scene["id"], for_update=True)
         if fresh["status"] in BUSY:
@@ -46,7 +50,7 @@ async def start(conn: asyncpg.Connection, scene, body: PilotCreate) -> int:
             raise Conflict("The project has no default generation style; choose one in the Project tab",
                            code="no_style")
         pilot_id = await farm_queries.insert_pilot(conn, scene["id"], body.k_shots, body.budget_s,
-                                                   body.continue_scene)
+                                                   body.continue_scene, body.critic_model)
         slice_s = body.budget_s / len(body.strategies) if body.budget_s else None
         for position, strategy in enumerate(body.strategies, start=1):
             await farm_queries.insert_strategy(conn, pilot_id, position, strategy.label, strategy.engine,
@@ -83,36 +87,45 @@ def _rank(strategy) -> tuple:
     return (strategy["pass_rate"] or 0.0, strategy["qa_average"] or 0.0, -cost if cost is not None else float("-inf"))
 
 
+def unable(strategy, k_shots: int, accept_animatics: bool) -> str | None:
+    """Why the strategy cannot win (None: it can): it must have rendered all K shots, and be no
+    animatic unless the scene accepts animatics."""
+    done = sum(r["video_output_id"] is not None for r in strategy["shots"])
+    if done < k_shots:
+        return f"{strategy['label']}: rendered {done} of {k_shots} shots ({strategy['note'] or 'stopped'})"
+    if strategy["engine"] == "animatic" and not accept_animatics:
+        return f"{strategy['label']}: an animatic, and the scene does not accept animatics"
+    return None
+
+
+def table_line(strategy) -> str:
+    """The critic's line about one able strategy (its numbers), without the verdict."""
+    cost = (f"{strategy['cost_per_passed_s']:.2f} GPU-s per passed s" if strategy["cost_per_passed_s"] is not None
+            else "none passed")
+    qa = f"{strategy['qa_average']:.2f}" if strategy["qa_average"] is not None else "?"
+    return f"{strategy['label']}: pass rate {strategy['pass_rate'] or 0:.0%}, QA {qa}, {cost}"
+
+
 def critique(strategies: list, k_shots: int, accept_animatics: bool) -> tuple[dict | None, str]:
-    """The rules critic: (the winner or None, its notes). Only a strategy that rendered all K shots
-    can win; an animatic only when the scene accepts animatics; then _rank decides."""
-    notes, able = [], []
-    for s in strategies:
-        done = sum(r["video_output_id"] is not None for r in s["shots"])
-        if done < k_shots:
-            notes.append(f"{s['label']}: rendered {done} of {k_shots} shots ({s['note'] or 'stopped'})")
-        elif s["engine"] == "animatic" and not accept_animatics:
-            notes.append(f"{s['label']}: an animatic, and the scene does not accept animatics")
-        else:
-            able.append(s)
+    """The rules critic: (the winner or None, its notes). Only a strategy that can win (unable())
+    is ranked; then _rank decides."""
+    notes = [n for n in (unable(s, k_shots, accept_animatics) for s in strategies) if n]
+    able = [s for s in strategies if unable(s, k_shots, accept_animatics) is None]
     if not able:
         return None, "; ".join(notes) or "no strategy rendered its shots"
     ranked = sorted(able, key=_rank, reverse=True)
-    lines = []
-    for s in ranked:
-        cost = f"{s['cost_per_passed_s']:.2f} GPU-s per passed s" if s["cost_per_passed_s"] is not None else "none passed"
-        qa = f"{s['qa_average']:.2f}" if s["qa_average"] is not None else "?"
-        verdict = "continued (best pass rate, then QA, then cost)" if s is ranked[0] else "cancelled"
-        lines.append(f"{s['label']}: pass rate {s['pass_rate'] or 0:.0%}, QA {qa}, {cost} - {verdict}")
+    lines = [f"{table_line(s)} - " + ("continued (best pass rate, then QA, then cost)" if s is ranked[0] else "cancelled")
+             for s in ranked]
     return ranked[0], "; ".join(lines + notes)
 
 
 # -- the hand-over to the winner ------------------------------------------------------------------
 
-async def decide(conn, tx, scene, pilot, winner, by: str, notes: str) -> None:
+async def decide(conn, tx, scene, pilot, winner, by: str, notes: str, critic: str | None = None) -> None:
     """Inside a transaction: the winner continues, the others are cancelled and their unspent slices
     move to it; its shots become the scene's first K (later shots will be rendered again, they chain
-    from them) and the scene takes its engine and steps."""
+    from them) and the scene takes its engine and steps. `critic`: whose choice it was ("rules" or
+    "ollama:<model>"; None keeps the pilot's)."""
     strategies = await farm_queries.list_strategies(conn, pilot["id"])
     others_spent = sum(s["spent_s"] for s in strategies if s["id"] != winner["id"])
     for s in strategies:
@@ -133,7 +146,8 @@ async def decide(conn, tx, scene, pilot, winner, by: str, notes: str) -> None:
     await farm_queries.set_scene_strategy(conn, scene["id"], winner["engine"], winner["steps"])
     await farm_queries.update_pilot(conn, pilot["id"], {"status": "decided", "winner_id": winner["id"],
                                                         "decided_by": by, "critic_notes": notes,
-                                                        "step": f"{winner['label']} continues"})
+                                                        "step": f"{winner['label']} continues",
+                                                        **({"critic": critic} if critic else {})})
     await tx.emit(_event(scene, pilot["id"], "decided", f"{winner['label']} continues"))
 
 

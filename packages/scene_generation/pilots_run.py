@@ -4,7 +4,8 @@ strategy's previous last frame, shot 1 from the shot's source image or one keyfr
 all strategies (on a `keyframe` backend). A strategy stops when its budget slice is spent. Each
 shot's record (generation, GPU-seconds, last-frame score against the first-attempt gate) is kept
 on the strategy row as it finishes, so a restarted job goes on after the last recorded shot.
-Then the critic (pilots.critique) decides and the scene continues with the winner."""
+Then the critic decides (pilots_critic.judge: the rules, then the pilot's Ollama model if it names
+one, asked outside any transaction) and the scene continues with the winner."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import random
 
 from packages.core.db import transaction
 from packages.core.jobs import runtime
-from packages.scene_generation import farm_queries, frames, gate, pilots, queries
+from packages.scene_generation import farm_queries, frames, gate, pilots, pilots_critic, queries
 from packages.scene_generation.presets import preset
 from packages.scene_generation.progressive import _frame_file, _output_file, _prompt, _scene_dir, _subject, wait_generation
 from packages.visual_pipeline import queries as generation_queries
@@ -149,18 +150,24 @@ async def run(pilot_id: int) -> None:
                 await _set(scene, pilot_id, "failed", str(exc), error=str(exc))
                 return
         async with runtime.acquire() as conn:
-            strategies = await farm_queries.list_strategies(conn, pilot_id)
-            winner, notes = pilots.critique([dict(s) for s in strategies], pilot["k_shots"], scene["accept_animatics"])
+            strategies = [dict(s) for s in await farm_queries.list_strategies(conn, pilot_id)]
+        if pilot["critic_model"]:
+            await _set(scene, pilot_id, step=f"critic: asking {pilot['critic_model']}")
+        # no connection held while the model thinks (seconds); the decision re-reads the pilot
+        judgement = await pilots_critic.judge(runtime.settings, pilot["critic_model"], strategies, pilot["k_shots"],
+                                              scene["accept_animatics"])
+        winner, notes = judgement.winner, judgement.notes
+        async with runtime.acquire() as conn:
             async with transaction(conn) as tx:
                 current = await farm_queries.get_pilot(conn, pilot_id, for_update=True)
-                if current["status"] not in ("queued", "running"):
+                if current is None or current["status"] not in ("queued", "running"):
                     raise Stopped()
                 if winner is None:
                     await farm_queries.update_pilot(conn, pilot_id, {"status": "failed", "critic_notes": notes,
                                                                      "error": notes[:2000], "step": "failed"})
                     await tx.emit(pilots._event(scene, pilot_id, "failed", "failed"))
                     return
-                await pilots.decide(conn, tx, scene, current, winner, "critic", notes)
+                await pilots.decide(conn, tx, scene, current, winner, "critic", notes, judgement.critic)
             if pilot["continue_scene"]:
                 await pilots.continue_scene(conn, scene["id"])
     except Stopped:

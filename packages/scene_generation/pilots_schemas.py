@@ -10,6 +10,9 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 from packages.scene_generation.schemas import Strict
 
 Engine = Literal["framepack", "ltx", "animatic"]
+# An Ollama model name as `ollama pull` takes it (e.g. qwen2.5:7b, library/llama3.1:8b-instruct-q4_K_M)
+ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
+                                             pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
 
 
 class StrategyCreate(Strict):
@@ -23,6 +26,7 @@ class PilotCreate(Strict):
     budget_s: Annotated[float, Field(gt=0, le=1_000_000)] | None = None  # GPU-seconds, split evenly
     strategies: Annotated[list[StrategyCreate], Field(min_length=2, max_length=3)]
     continue_scene: bool = True  # once decided, the scene goes on with the winner
+    critic_model: ModelName | None = None  # None: the rules critic alone; else it, then this Ollama model
 
     @field_validator("strategies")
     @classmethod
@@ -79,6 +83,8 @@ class PilotRead(BaseModel):
     budget_s: float | None
     winner_id: int | None
     decided_by: Literal["critic", "user"] | None
+    critic_model: str | None  # the Ollama model asked after the rules critic (None: rules only)
+    critic: str  # whose choice the critic's decision was: "rules" or "ollama:<model>"
     critic_notes: str
     continue_scene: bool
     step: str

@@ -3929,6 +3929,8 @@ export interface components {
              * @default true
              */
             continue_scene?: boolean;
+            /** Critic Model */
+            critic_model?: string | null;
             /**
              * K Shots
              * @default 2
@@ -3948,6 +3950,10 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /** Critic */
+            critic: string;
+            /** Critic Model */
+            critic_model: string | null;
             /** Critic Notes */
             critic_notes: string;
             /** Decided By */
