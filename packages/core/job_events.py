@@ -4,8 +4,8 @@
 whether procrastinate retries it). Domain events say what a job did (generation.completed,
 image.approved); these say that it ran, so a producer's stream and webhooks see every job kind,
 including those without a lifecycle of their own (vision and metrics reviews, replenishment checks,
-memory syncs). Periodic housekeeping tells only its failures; webhook deliveries tell nothing (a
-delivery of a job.* event would announce itself for ever). The events belong to the project the
+memory syncs). Periodic housekeeping tells only its failures; webhook deliveries and generations
+tell nothing here (SILENT_TASKS). The events belong to the project the
 job's arguments name (PROJECT_OF), so they reach that project's webhooks.
 """
 
@@ -34,7 +34,10 @@ PROJECT_OF: dict[str, str] = {
                     "WHERE i.id = $1",
     "character_id": "SELECT project_id FROM characters WHERE id = $1",
 }
-SILENT_TASKS = frozenset({"production:deliver"})
+# Tasks that tell nothing here: a webhook delivery (a delivery of its own job.* event would announce
+# itself for ever), and a generation, whose generation.* events already tell every step of the
+# hottest job of all (one per image; job.* would double its events).
+SILENT_TASKS = frozenset({"production:deliver", "generation:run"})
 ERROR_CHARS = 1000
 
 
