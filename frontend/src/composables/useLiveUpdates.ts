@@ -101,6 +101,9 @@ export const EVENT_TYPES = [
   'webhook.test',
   'echo.conversation_created',
   'echo.message_added',
+  'job.started',
+  'job.succeeded',
+  'job.failed',
 ] as const
 
 export function streamUrl(projectId: number | null, after: number | null, apiBase = bases.apiBase): string {
@@ -159,8 +162,9 @@ export function useEventRouter() {
     }
     // the Train tab follows its runs, and decisions (approved counts, readiness)
     if (['training', 'image', 'feedback'].includes(domain!)) training.applyEvent(event)
-    // the top bar's job indicator follows scenes, training runs and episodes
-    if (['scene', 'shot', 'training', 'episode'].includes(domain!)) pipelineJobs.applyEvent(event)
+    // the top bar's job indicator follows scenes, training runs and episodes, and the worker's
+    // other jobs through job.*
+    if (['scene', 'shot', 'training', 'episode', 'job'].includes(domain!)) pipelineJobs.applyEvent(event)
     // spend vs budget follows jobs starting and ending; open delivery logs follow their deliveries
     production.applyEvent(event)
     if (domain === 'webhook') webhookLog.applyEvent(event)

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import type { StreamEvent } from '@/composables/useLiveUpdates'
 import {
+  applyBackgroundEvent,
   applyJobEvent,
+  backgroundKeyOf,
+  backgroundTitle,
+  FOLLOWED_TASKS,
   fromEpisode,
   fromRun,
   fromScene,
@@ -218,5 +222,112 @@ describe('jobLink and order', () => {
       scene({ id: 4, status: 'failed' }),
     ]
     expect(jobs.sort(pipelineOrder).map((j) => j.id)).toEqual([3, 2, 4, 1])
+  })
+})
+
+const job = (type: string, task: string, args: Record<string, unknown>, extra: Record<string, unknown> = {}, id = 40) =>
+  ev(type, { job_id: id, task, queue: 'q', attempt: 1, args, ...extra })
+
+describe('background jobs (job.* events)', () => {
+  it('follows a job from job.started (running, no measure of progress) to job.succeeded (done)', () => {
+    /** A background job is running from its start and done at its success, in one row per task+ids. */
+    const started = applyBackgroundEvent(undefined, job('job.started', 'review:metrics', { character_id: 3 }), 7)!
+    expect(started).toMatchObject({
+      kind: 'background',
+      key: 'background:review:metrics:character_id=3',
+      id: 40,
+      title: 'Metrics review · character #3',
+      status: 'running',
+      progress: 0,
+      error: null,
+    })
+    expect(isRunningJob(started)).toBe(true)
+    const done = applyBackgroundEvent(
+      started,
+      job('job.succeeded', 'review:metrics', { character_id: 3 }, { duration_s: 2.25 }),
+      7,
+    )!
+    expect(done).toMatchObject({ key: started.key, status: 'done', progress: 1, step: 'done in 2.3 s' })
+    expect(isRunningJob(done)).toBe(false)
+  })
+
+  it('shows a failure with its error, or keeps the job running as "retrying" when it will be retried', () => {
+    /** will_retry true is no failure yet (status stays running); will_retry false is failed + error. */
+    const args = { character_id: 3 }
+    const retrying = applyBackgroundEvent(
+      undefined,
+      job('job.failed', 'vision:review', args, { duration_s: 1, error: 'VisionUnavailable: 503', will_retry: true }),
+      7,
+    )!
+    expect(retrying).toMatchObject({ status: 'running', error: null })
+    expect(retrying.step).toContain('retrying')
+    expect(retrying.step).toContain('VisionUnavailable: 503')
+    const failed = applyBackgroundEvent(
+      retrying,
+      job('job.failed', 'vision:review', args, { duration_s: 1, error: 'VisionUnavailable: 503', will_retry: false }),
+      7,
+    )!
+    expect(failed).toMatchObject({ status: 'failed', error: 'VisionUnavailable: 503' })
+    expect(isRunningJob(failed)).toBe(false)
+  })
+
+  it('ignores the tasks the indicator follows through their own domain events', () => {
+    /** generation/training/scene/episode jobs would otherwise show twice. */
+    for (const task of ['generation:run', 'training:run', 'scene:run', 'episode:assemble', 'episode:publish']) {
+      expect(FOLLOWED_TASKS.has(task)).toBe(true)
+      expect(backgroundKeyOf(job('job.started', task, { scene_id: 1 }))).toBeNull()
+      expect(applyBackgroundEvent(undefined, job('job.started', task, { scene_id: 1 }), 7)).toBeNull()
+    }
+    expect(applyBackgroundEvent(undefined, ev('scene.progress', { scene_id: 1 }), 7)).toBeNull()
+  })
+
+  it('shows a periodic job failure in words, one row per task whatever its timestamp', () => {
+    /** Housekeeping failing every minute stays one calm row; its title is in words. */
+    const first = job('job.failed', 'core:prune_events', { timestamp: 1 }, { error: 'boom', will_retry: false }, 50)
+    const again = job('job.failed', 'core:prune_events', { timestamp: 61 }, { error: 'boom', will_retry: false }, 51)
+    expect(backgroundKeyOf(first)).toBe(backgroundKeyOf(again))
+    const row = applyBackgroundEvent(undefined, first, 7)!
+    expect(row).toMatchObject({ title: 'Event pruning', status: 'failed', error: 'boom' })
+    expect(jobLink(row, 'demo')).toBeNull()
+  })
+
+  it("ignores an older run's news once a newer run of the same task and ids is shown", () => {
+    /** Rows keep the newest job: a late event of an earlier job never overwrites it. */
+    const newer = applyBackgroundEvent(
+      undefined,
+      job('job.started', 'replenish:check', { character_id: 3 }, {}, 41),
+      7,
+    )!
+    const stale = job('job.failed', 'replenish:check', { character_id: 3 }, { error: 'x', will_retry: false }, 40)
+    expect(applyBackgroundEvent(newer, stale, 7)).toBeNull()
+  })
+
+  it('titles jobs by task and subject, and falls back to the task name', () => {
+    const run = (task: string, ids: Record<string, number>) => ({ task, ids, attempt: 1 })
+    expect(backgroundTitle(run('vision:review', { character_id: 3 }))).toBe('Vision review · character #3')
+    expect(backgroundTitle(run('vision:review', { character_id: 3 }), 'Mio')).toBe('Vision review · Mio')
+    expect(backgroundTitle(run('farm:run_pilot', { pilot_id: 4 }))).toBe('Pilot #4')
+    expect(backgroundTitle(run('farm:hero_pass', { scene_id: 2 }))).toBe('Hero pass · scene #2')
+    expect(backgroundTitle(run('echo:sync_memory', { project_id: 7 }))).toBe('Memory sync')
+    expect(backgroundTitle(run('new:thing', {}))).toBe('new:thing')
+  })
+
+  it('links reviews to the Approve tab of the character, pilots to Scenes and memory sync to Echo', () => {
+    const row = (task: string, args: Record<string, unknown>) =>
+      applyBackgroundEvent(undefined, job('job.started', task, args), 7)!
+    expect(jobLink({ ...row('vision:review', { character_id: 3 }), characterSlug: 'mio' }, 'demo')).toEqual({
+      name: 'approve',
+      params: { projectSlug: 'demo' },
+      query: { character: 'mio' },
+    })
+    expect(jobLink(row('farm:hero_pass', { scene_id: 2 }), 'demo')).toEqual({
+      name: 'scenes',
+      params: { projectSlug: 'demo', sceneId: '2' },
+    })
+    expect(jobLink(row('team:run', { session_id: 5 }), 'demo')).toEqual({
+      name: 'team',
+      params: { projectSlug: 'demo', sessionId: '5' },
+    })
+    expect(jobLink(row('echo:sync_memory', { project_id: 7, rebuild: false }), 'demo')).toBe('echo')
   })
 })

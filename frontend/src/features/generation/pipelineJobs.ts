@@ -1,10 +1,11 @@
 /** The long jobs of the pipeline shown by the top bar's job indicator beside the generations:
- * scene generation, LoRA training runs and episode assembly/publishing. Pure: rows from the API
- * and `scene.*`, `shot.*`, `training.*`, `episode.*` stream events in, one `PipelineJob` each out. */
+ * scene generation, LoRA training runs and episode assembly/publishing, and the worker's other
+ * (background) jobs. Pure: rows from the API and `scene.*`, `shot.*`, `training.*`, `episode.*`,
+ * `job.*` stream events in, one `PipelineJob` each out. */
 import type { RouteLocationRaw } from 'vue-router'
 import type { StreamEvent } from '@/composables/useLiveUpdates'
 
-export type PipelineKind = 'scene' | 'training' | 'episode'
+export type PipelineKind = 'scene' | 'training' | 'episode' | 'background'
 export type PipelineStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'idle'
 
 export interface PipelineJob {
@@ -17,8 +18,17 @@ export interface PipelineJob {
   progress: number
   step: string
   error: string | null
-  /** Training only: the character's slug for the Train tab's address (null until known). */
+  /** Training and background jobs: the character's slug for the tab's address (null until known). */
   characterSlug: string | null
+  /** Background jobs only: the task and the ids it works on. */
+  background?: BackgroundRun
+}
+
+export interface BackgroundRun {
+  task: string // "namespace:name", e.g. "review:metrics"
+  /** The job's `*_id` arguments (its other arguments, e.g. a periodic job's timestamp, left out). */
+  ids: Record<string, number>
+  attempt: number
 }
 
 export const ACTIVE_STATUSES: readonly PipelineStatus[] = ['queued', 'running']
@@ -26,7 +36,12 @@ export const isRunningJob = (job: Pick<PipelineJob, 'status'>) => ACTIVE_STATUSE
 export const jobKey = (kind: PipelineKind, id: number) => `${kind}:${id}`
 
 const KINDS: Record<string, PipelineKind> = { scene: 'scene', shot: 'scene', training: 'training', episode: 'episode' }
-const LABEL: Record<PipelineKind, string> = { scene: 'Scene', training: 'Training', episode: 'Episode' }
+const LABEL: Record<PipelineKind, string> = {
+  scene: 'Scene',
+  training: 'Training',
+  episode: 'Episode',
+  background: 'Job',
+}
 
 /** The row's status in the indicator's words. */
 export function normalStatus(kind: PipelineKind, status: string): PipelineStatus {
@@ -189,8 +204,10 @@ export function needsRow(prev: PipelineJob | undefined, event: StreamEvent): boo
   return event.type === 'episode.updated' || (prev.kind === 'training' && prev.characterSlug === null)
 }
 
-/** Where the job lives in the app. */
-export function jobLink(job: PipelineJob, projectSlug: string): RouteLocationRaw {
+/** Where the job lives in the app: a route, 'echo' (Echo Brain's panel, which has no route), or
+ * null (nowhere to go, e.g. housekeeping). */
+export function jobLink(job: PipelineJob, projectSlug: string): RouteLocationRaw | 'echo' | null {
+  if (job.kind === 'background') return backgroundLink(job, projectSlug)
   if (job.kind === 'scene') return { name: 'scenes', params: { projectSlug, sceneId: String(job.id) } }
   if (job.kind === 'episode') return { name: 'episodes', params: { projectSlug, episodeId: String(job.id) } }
   return { name: 'train', params: { projectSlug }, query: job.characterSlug ? { character: job.characterSlug } : {} }
@@ -200,4 +217,142 @@ export function jobLink(job: PipelineJob, projectSlug: string): RouteLocationRaw
 export function pipelineOrder(a: PipelineJob, b: PipelineJob): number {
   const rank = (j: PipelineJob) => (j.status === 'running' ? 0 : j.status === 'queued' ? 1 : 2)
   return rank(a) - rank(b) || b.id - a.id
+}
+
+// ---- background jobs: the worker's `job.*` events, for jobs with no lifecycle events of their own
+
+/** Tasks the indicator already follows through their own domain events (generation.*, training.*,
+ * scene.*, episode.*): their `job.*` events are ignored, or each such job would show twice. */
+export const FOLLOWED_TASKS: ReadonlySet<string> = new Set([
+  'generation:run',
+  'training:run',
+  'scene:run',
+  'episode:assemble',
+  'episode:publish',
+])
+
+/** Each task in words; unknown tasks show their name. */
+export const TASK_TITLES: Record<string, string> = {
+  'vision:review': 'Vision review',
+  'review:metrics': 'Metrics review',
+  'correction:refresh': 'Correction learning',
+  'replenish:check': 'Replenishment check',
+  'ingestion:run': 'Ingestion',
+  'echo:sync_memory': 'Memory sync',
+  'farm:run_pilot': 'Pilot',
+  'farm:hero_pass': 'Hero pass',
+  'team:run': 'Team session',
+  // periodic housekeeping: the worker tells only its failures
+  'generation:refresh_backends': 'Backend health check',
+  'training:sweep': 'Training sweep',
+  'ingestion:sweep': 'Ingestion sweep',
+  'production:sweep_deliveries': 'Webhook delivery sweep',
+  'replenish:sweep': 'Replenishment sweep',
+  'core:prune_events': 'Event pruning',
+}
+
+/** The argument naming what a job works on (the first found, in this order) and its word. */
+const SUBJECTS: readonly [string, string][] = [
+  ['character_id', 'character'],
+  ['scene_id', 'scene'],
+  ['pilot_id', 'pilot'],
+  ['session_id', 'session'],
+  ['ingestion_id', 'ingestion'],
+]
+
+function idsOf(args: unknown): Record<string, number> {
+  const ids: Record<string, number> = {}
+  if (args && typeof args === 'object')
+    for (const [k, v] of Object.entries(args)) if (k.endsWith('_id') && typeof v === 'number') ids[k] = v
+  return ids
+}
+
+/** One row per task and ids: a later run of the same job replaces the earlier one's row (a success
+ * clears its failure), and a periodic job that fails every minute stays one row. */
+export function backgroundKey(task: string, ids: Record<string, number>): string {
+  const args = Object.keys(ids)
+    .sort()
+    .map((k) => `${k}=${ids[k]}`)
+  return `background:${task}:${args.join(',')}`
+}
+
+/** The key of the row a `job.*` event is about, or null when the indicator does not show it. */
+export function backgroundKeyOf(event: StreamEvent): string | null {
+  const task = str(event.payload.task)
+  if (!event.type.startsWith('job.') || !task || FOLLOWED_TASKS.has(task)) return null
+  return backgroundKey(task, idsOf(event.payload.args))
+}
+
+/** "Vision review · character #3", "Vision review · Mio" (with the character's name), "Pilot #4". */
+export function backgroundTitle(run: BackgroundRun, characterName?: string): string {
+  const title = TASK_TITLES[run.task] ?? run.task
+  const subject = SUBJECTS.find(([arg]) => run.ids[arg] !== undefined)
+  if (!subject) return title
+  const [arg, word] = subject
+  if (arg === 'character_id' && characterName) return `${title} · ${characterName}`
+  return title.toLowerCase().endsWith(word) ? `${title} #${run.ids[arg]}` : `${title} · ${word} #${run.ids[arg]}`
+}
+
+const seconds = (s: number | undefined) =>
+  s === undefined ? '' : s < 60 ? ` in ${s.toFixed(1)} s` : ` in ${Math.round(s / 60)} min`
+
+/** The row after a `job.*` event (started → running, succeeded → done, failed → failed, or still
+ * running when procrastinate retries it), or null for an ignored task or an older run's news. */
+export function applyBackgroundEvent(
+  prev: PipelineJob | undefined,
+  event: StreamEvent,
+  projectId: number,
+): PipelineJob | null {
+  const key = backgroundKeyOf(event)
+  const p = event.payload
+  const jobId = num(p.job_id)
+  if (!key || jobId === undefined || (prev && jobId < prev.id)) return null
+  const run: BackgroundRun = { task: str(p.task)!, ids: idsOf(p.args), attempt: num(p.attempt) ?? 1 }
+  const job: PipelineJob = {
+    ...blank('background', jobId, projectId),
+    key,
+    title: backgroundTitle(run),
+    background: run,
+  }
+  const error = str(p.error) ?? 'failed'
+  switch (event.type) {
+    case 'job.started':
+      return { ...job, status: 'running', step: run.attempt > 1 ? `attempt ${run.attempt}` : '' }
+    case 'job.succeeded':
+      return { ...job, status: 'done', progress: 1, step: `done${seconds(num(p.duration_s))}` }
+    case 'job.failed':
+      return p.will_retry === true
+        ? { ...job, status: 'running', step: `retrying: attempt ${run.attempt} failed (${error})` }
+        : { ...job, status: 'failed', error }
+  }
+  return null
+}
+
+/** Reviews, replenishment and correction learning → the character's queue in the Approve tab;
+ * ingestion → the Approve tab too (its frames wait there; there is no Dataset route); pilots and
+ * hero passes → Scenes; team sessions → their view; memory sync → Echo Brain's panel. */
+function backgroundLink(job: PipelineJob, projectSlug: string): RouteLocationRaw | 'echo' | null {
+  const ids = job.background?.ids ?? {}
+  switch (job.background?.task) {
+    case 'vision:review':
+    case 'review:metrics':
+    case 'replenish:check':
+    case 'correction:refresh':
+      return {
+        name: 'approve',
+        params: { projectSlug },
+        query: job.characterSlug ? { character: job.characterSlug } : {},
+      }
+    case 'ingestion:run':
+      return { name: 'approve', params: { projectSlug } }
+    case 'farm:run_pilot':
+      return { name: 'scenes', params: { projectSlug } }
+    case 'farm:hero_pass':
+      return { name: 'scenes', params: { projectSlug, ...(ids.scene_id ? { sceneId: String(ids.scene_id) } : {}) } }
+    case 'team:run':
+      return ids.session_id ? { name: 'team', params: { projectSlug, sessionId: String(ids.session_id) } } : 'echo'
+    case 'echo:sync_memory':
+      return 'echo'
+  }
+  return null
 }

@@ -3,7 +3,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { StreamEvent } from '@/composables/useLiveUpdates'
 import { sceneApi } from '@/features/scenes/api'
 import { episodeApi } from '@/features/episodes/api'
-import { ROW_DELAY_MS, usePipelineJobs } from './pipelineStore'
+import { useCharacters } from '@/features/characters/store'
+import { RECENT_BACKGROUND, ROW_DELAY_MS, usePipelineJobs } from './pipelineStore'
 
 let seq = 0
 const ev = (type: string, payload: Record<string, unknown>, projectId = 7): StreamEvent => ({
@@ -64,5 +65,87 @@ describe('usePipelineJobs', () => {
     expect(store.list.map((j) => j.key)).toEqual(['scene:1'])
     store.applyEvent(ev('scene.deleted', { scene_id: 1 }))
     expect(store.list).toEqual([])
+  })
+})
+
+const jobEv = (
+  type: string,
+  id: number,
+  task: string,
+  args: Record<string, unknown>,
+  extra = {},
+  project: number | null = 7,
+) => ev(type, { job_id: id, task, queue: 'q', attempt: 1, args, ...extra }, project as number)
+
+async function opened() {
+  vi.spyOn(sceneApi, 'list').mockResolvedValue({ items: [], total: 0 } as never)
+  vi.spyOn(episodeApi, 'list').mockResolvedValue({ items: [], total: 0 } as never)
+  const store = usePipelineJobs()
+  await store.load(7, 'demo')
+  return store
+}
+
+describe('usePipelineJobs: background jobs', () => {
+  it('counts a running background job, and no longer once it succeeded', async () => {
+    /** The badge counts running background jobs, never finished ones. */
+    const store = await opened()
+    store.applyEvent(jobEv('job.started', 1, 'review:metrics', { character_id: 3 }))
+    expect(store.activeCount).toBe(1)
+    expect(store.background.map((j) => j.status)).toEqual(['running'])
+    store.applyEvent(jobEv('job.succeeded', 1, 'review:metrics', { character_id: 3 }, { duration_s: 1 }))
+    expect(store.activeCount).toBe(0)
+    expect(store.background.map((j) => j.status)).toEqual(['done'])
+    expect(store.recent).toEqual([]) // finished scenes/episodes/runs only
+  })
+
+  it('keeps a retried job running, and a failed one until dismissed or a later success', async () => {
+    /** will_retry keeps it running; a failure stays until dismissed or replaced by a success. */
+    const store = await opened()
+    const args = { character_id: 3 }
+    store.applyEvent(jobEv('job.failed', 1, 'vision:review', args, { error: 'down', will_retry: true }))
+    expect(store.activeCount).toBe(1)
+    store.applyEvent(jobEv('job.failed', 1, 'vision:review', args, { error: 'down', will_retry: false }))
+    expect(store.activeCount).toBe(0)
+    expect(store.background).toMatchObject([{ status: 'failed', error: 'down' }])
+    store.applyEvent(jobEv('job.started', 2, 'vision:review', args))
+    store.applyEvent(jobEv('job.succeeded', 2, 'vision:review', args, { duration_s: 1 }))
+    expect(store.background).toMatchObject([{ id: 2, status: 'done', error: null }])
+    store.applyEvent(jobEv('job.failed', 3, 'vision:review', { character_id: 4 }, { error: 'x', will_retry: false }))
+    const key = store.background.find((j) => j.status === 'failed')!.key
+    store.dismiss(key)
+    expect(store.background.map((j) => j.status)).toEqual(['done'])
+  })
+
+  it('ignores the jobs followed through domain events and other projects; shows housekeeping failures', async () => {
+    /** scene:run etc. never show twice; a job of no project (periodic) is shown, another project's is not. */
+    const store = await opened()
+    store.applyEvent(jobEv('job.started', 1, 'scene:run', { scene_id: 2 }))
+    store.applyEvent(jobEv('job.started', 2, 'review:metrics', { character_id: 3 }, {}, 99))
+    expect(store.list).toEqual([])
+    store.applyEvent(
+      jobEv('job.failed', 3, 'training:sweep', { timestamp: 5 }, { error: 'db', will_retry: false }, null),
+    )
+    expect(store.background).toMatchObject([{ title: 'Training sweep', status: 'failed', error: 'db' }])
+  })
+
+  it(`keeps at most ${RECENT_BACKGROUND} succeeded background jobs, and every failed one`, async () => {
+    /** Finished background jobs are trimmed to the newest few; failures are never trimmed away. */
+    const store = await opened()
+    store.applyEvent(jobEv('job.failed', 1, 'ingestion:run', { ingestion_id: 1 }, { error: 'x', will_retry: false }))
+    for (let i = 2; i < 10; i++) store.applyEvent(jobEv('job.succeeded', i, 'replenish:check', { character_id: i }))
+    const done = store.background.filter((j) => j.status === 'done')
+    expect(done.map((j) => j.id)).toEqual([9, 8, 7, 6, 5])
+    expect(store.background.filter((j) => j.status === 'failed').map((j) => j.id)).toEqual([1])
+  })
+
+  it("titles a job with the character's name once the characters store has it", async () => {
+    /** "Vision review · Mio" rather than "#3" when the character is known, and links by its slug. */
+    const store = await opened()
+    store.applyEvent(jobEv('job.started', 1, 'vision:review', { character_id: 3 }))
+    expect(store.background[0]!.title).toBe('Vision review · character #3')
+    const characters = useCharacters()
+    characters.adopt(7)
+    characters.items = [{ id: 3, project_id: 7, name: 'Mio', slug: 'mio', archived: false } as never]
+    expect(store.background[0]).toMatchObject({ title: 'Vision review · Mio', characterSlug: 'mio' })
   })
 })

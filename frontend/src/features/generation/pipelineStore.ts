@@ -2,11 +2,15 @@ import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import type { StreamEvent } from '@/composables/useLiveUpdates'
 import { characterApi } from '@/features/characters/api'
+import { useCharacters } from '@/features/characters/store'
 import { episodeApi } from '@/features/episodes/api'
 import { sceneApi } from '@/features/scenes/api'
 import { trainingApi } from '@/features/training/api'
 import {
+  applyBackgroundEvent,
   applyJobEvent,
+  backgroundKeyOf,
+  backgroundTitle,
   eventSubject,
   fromEpisode,
   fromRun,
@@ -23,24 +27,47 @@ import {
 export const ROW_DELAY_MS = 200
 /** Finished jobs kept in the drawer. */
 export const RECENT_JOBS = 8
+/** Finished background jobs kept in the drawer (failed ones stay until dismissed or until a later
+ * success of the same task and ids replaces them). */
+export const RECENT_BACKGROUND = 5
 
 /** Scene generation, training runs and episode assembly/publishing of the open project, for the
  * top bar's job indicator: running scenes and episodes are read when the project opens, then
- * everything follows the event stream (a training run appears with its next event). */
+ * everything follows the event stream (a training run appears with its next event). Background
+ * jobs (reviews, ingestion, memory sync...) follow the worker's `job.*` events only, those of the
+ * open project and those of no project (housekeeping failures). */
 export const usePipelineJobs = defineStore('pipelineJobs', () => {
   const byKey = ref<Record<string, PipelineJob>>({})
   const projectId = ref<number | null>(null)
   const slugs = new Map<number, string>() // character id -> slug, for the Train tab's address
   const timers = new Map<string, ReturnType<typeof setTimeout>>()
+  const characters = useCharacters()
+
+  /** A background job about a character the characters store holds: titled with its name, linked
+   * with its slug. */
+  function named(job: PipelineJob): PipelineJob {
+    const id = job.background?.ids.character_id
+    if (id === undefined || characters.projectId !== job.projectId) return job
+    const character = characters.items.find((c) => c.id === id) ?? characters.archived.find((c) => c.id === id)
+    if (!character) return job
+    return { ...job, title: backgroundTitle(job.background!, character.name), characterSlug: character.slug }
+  }
 
   const list = computed(() =>
     Object.values(byKey.value)
       .filter((j) => j.status !== 'idle')
+      .map((j) => (j.kind === 'background' ? named(j) : j))
       .sort(pipelineOrder),
   )
+  /** Running and queued jobs of every kind: the badge's count. */
   const active = computed(() => list.value.filter(isRunningJob))
   const activeCount = computed(() => active.value.length)
-  const recent = computed(() => list.value.filter((j) => !isRunningJob(j)).slice(0, RECENT_JOBS))
+  /** Finished scenes, training runs and episodes. */
+  const recent = computed(() =>
+    list.value.filter((j) => !isRunningJob(j) && j.kind !== 'background').slice(0, RECENT_JOBS),
+  )
+  /** Background jobs, running and finished (at most RECENT_BACKGROUND done ones, see trim). */
+  const background = computed(() => list.value.filter((j) => j.kind === 'background'))
 
   function put(job: PipelineJob) {
     if (job.projectId !== projectId.value) return
@@ -91,10 +118,44 @@ export const usePipelineJobs = defineStore('pipelineJobs', () => {
     )
   }
 
-  /** Live update: a `scene.*`, `shot.*`, `training.*` or `episode.*` event of the stream. */
+  /** Drops the oldest succeeded background jobs beyond RECENT_BACKGROUND (failed ones stay). */
+  function trim() {
+    const done = Object.values(byKey.value)
+      .filter((j) => j.kind === 'background' && j.status === 'done')
+      .sort((a, b) => b.id - a.id)
+      .slice(RECENT_BACKGROUND)
+    if (!done.length) return
+    const kept = { ...byKey.value }
+    for (const j of done) delete kept[j.key]
+    byKey.value = kept
+  }
+
+  /** Removes a finished background job from the drawer. */
+  function dismiss(key: string) {
+    const job = byKey.value[key]
+    if (!job || job.kind !== 'background' || isRunningJob(job)) return
+    const { [key]: _gone, ...rest } = byKey.value
+    byKey.value = rest
+  }
+
+  function applyBackground(event: StreamEvent, forProject: number) {
+    const key = backgroundKeyOf(event)
+    if (!key) return
+    const next = applyBackgroundEvent(byKey.value[key], event, forProject)
+    if (!next) return
+    put(next)
+    if (next.status === 'done') trim()
+  }
+
+  /** Live update: a `scene.*`, `shot.*`, `training.*`, `episode.*` or `job.*` event of the stream. */
   function applyEvent(event: StreamEvent) {
     const project = typeof event.payload.project_id === 'number' ? event.payload.project_id : event.project_id
-    if (projectId.value === null || project !== projectId.value) return
+    if (projectId.value === null) return
+    if (event.type.startsWith('job.')) {
+      if (project === null || project === projectId.value) applyBackground(event, projectId.value)
+      return
+    }
+    if (project !== projectId.value) return
     const subject = eventSubject(event)
     if (!subject) return
     const key = jobKey(subject.kind, subject.id)
@@ -109,5 +170,5 @@ export const usePipelineJobs = defineStore('pipelineJobs', () => {
     if (next && needsRow(prev, event)) fetchSoon(subject.kind, subject.id)
   }
 
-  return { byKey, projectId, list, active, activeCount, recent, load, applyEvent }
+  return { byKey, projectId, list, active, activeCount, recent, background, load, applyEvent, dismiss }
 })
