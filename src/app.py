@@ -123,6 +123,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with pool.acquire() as conn:
             await backend_pool.seed_from_settings(conn, settings.comfyui_urls)
         refresh = asyncio.create_task(backend_pool.refresh_all(pool))  # first health check, in the background
+        app.state.first_refresh = refresh
         if app.state.on_ready:
             app.state.on_ready(app)
         async with open_job_app(prepared.url) as job_app:

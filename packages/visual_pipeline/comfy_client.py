@@ -269,7 +269,7 @@ class ComfyClient:
 
     async def run(self, workflow: dict, prompt_id: str, *, client_id: str | None = None, resume: bool = False,
                   on_progress: ProgressCallback | None = None, on_preview=None, on_finished=None,
-                  timeout: float | None = None) -> PromptResult:
+                  on_submitted=None, timeout: float | None = None) -> PromptResult:
         """Submits and waits for the result; with `resume` (the prompt id may have been submitted
         before a crash) it first looks for the prompt and only follows it if ComfyUI knows it.
         Raises ComfyError on any failure."""
@@ -285,6 +285,8 @@ class ComfyClient:
                 return self._result(prompt_id, entry)
             if not resume or not await self.is_queued(prompt_id):
                 await self.submit(workflow, prompt_id, client_id)
+            if on_submitted is not None:  # submitted now, or before a crash
+                on_submitted()
             return await asyncio.wait_for(self._follow(prompt_id, queue, on_progress, on_preview, on_finished),
                                           timeout)
         finally:

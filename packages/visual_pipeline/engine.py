@@ -9,6 +9,7 @@ free backend: many long jobs must not starve the API and the event stream of con
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -27,6 +28,7 @@ from packages.visual_pipeline.recipe import Recipe, RecipeError, build_recipe, d
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 TERMINAL = ("succeeded", "failed", "cancelled")
+POSTED_WAIT_S = 0.05  # at most this long a job that handed its slot on waits for the next prompt to go out
 FAIL_AT_ONCE = ("missing_model", "missing_node", "validation", "no_outputs")
 # events after which a backend slot may be free (or a backend changed): waiting jobs try again
 SLOT_EVENTS = frozenset({"backend.slot_freed", "generation.failed", "generation.cancelled", "generation.retrying",
@@ -71,7 +73,9 @@ async def _release(gen, backend) -> None:
             released, stored = await pool.pass_slot(conn, waiter, backend, gen["id"], fields, executed)
             for event in stored:
                 await bus.publish(event)
-            if len(stored) == 2:  # handed on
+            if len(stored) == 2:  # handed on: the next prompt goes out before this one's history
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.posted.wait(), POSTED_WAIT_S)
                 return
             if released:  # the waiter could not take it (cancelled, or the backend was disabled)
                 async with transaction(conn) as tx:
@@ -95,7 +99,8 @@ async def _fail(gen_id: int, message: str, code: str) -> None:
 async def _dispatch(gen, recipe: Recipe, params: dict, exclude: list[int]):
     """Claims a backend and records the attempt (prompt id first, so a crash after submitting can
     find the prompt) in one transaction; waits in line while every capable backend is busy.
-    Returns (backend, prompt id, client id)."""
+    Returns (backend, prompt id, client id, the waiter's `posted` event when a job handed it the
+    slot, else None)."""
     prompt_id, attempt = str(uuid.uuid4()), gen["attempts"] + 1
 
     def fields(backend) -> dict:
@@ -118,13 +123,13 @@ async def _dispatch(gen, recipe: Recipe, params: dict, exclude: list[int]):
             except GenerationGone:
                 raise Cancelled() from None
         if not isinstance(backend, Busy):
-            return backend, prompt_id, clients.get(backend["url"]).client_id
+            return backend, prompt_id, clients.get(backend["url"]).client_id, None
         if woken and backend.unusable:  # a free slot we cannot use (role, models): next in line
             runtime.pass_on("backend.slot_freed")
         waiter = Waiter(gen["id"], recipe.built.requires, recipe.role, exclude, fields, submitted, ticket)
         woken, handed = await _wait_in_line(waiter)
         if handed is not None:  # a job of this process freed a slot and took it for us
-            return handed, prompt_id, clients.get(handed["url"]).client_id
+            return handed, prompt_id, clients.get(handed["url"]).client_id, waiter.posted
 
 
 async def _wait_in_line(waiter: Waiter):
@@ -146,8 +151,18 @@ async def _wait_in_line(waiter: Waiter):
     return change.result(), None
 
 
-async def _follow(gen, backend, recipe: Recipe, prompt_id: str, client_id: str,
-                  resume: bool) -> PromptResult:
+async def _follow(gen, backend, recipe: Recipe, prompt_id: str, client_id: str, resume: bool,
+                  posted: asyncio.Event | None = None) -> PromptResult:
+    """Runs the prompt to its end; `posted` (see _dispatch) is set once the prompt is submitted."""
+    try:
+        return await _run_prompt(gen, backend, recipe, prompt_id, client_id, resume, posted)
+    finally:
+        if posted is not None:
+            posted.set()
+
+
+async def _run_prompt(gen, backend, recipe: Recipe, prompt_id: str, client_id: str, resume: bool,
+                      posted: asyncio.Event | None) -> PromptResult:
     gen_id = gen["id"]
     client = clients.get(backend["url"])
     for local, remote in recipe.uploads:  # input images under names derived from their bytes
@@ -178,7 +193,8 @@ async def _follow(gen, backend, recipe: Recipe, prompt_id: str, client_id: str,
         await _release(gen, backend)
 
     return await client.run(recipe.built.workflow, prompt_id, client_id=client_id, resume=resume,
-                            on_progress=on_progress, on_preview=on_preview, on_finished=on_finished)
+                            on_progress=on_progress, on_preview=on_preview, on_finished=on_finished,
+                            on_submitted=posted.set if posted is not None else None)
 
 
 def preview_path(settings, gen_id: int) -> Path:
@@ -222,12 +238,12 @@ async def _execute(generation_id: int) -> None:
             backend = None
             if gen["status"] == "running" and gen["comfy_prompt_id"] and gen["backend_id"]:
                 backend = await queries.get_backend(conn, gen["backend_id"])
-        resume = backend is not None
+        resume, posted = backend is not None, None
         if resume:  # a crash left it submitted: follow the same prompt on the same backend
             prompt_id, client_id = str(gen["comfy_prompt_id"]), gen["comfy_client_id"]
         else:
             try:
-                backend, prompt_id, client_id = await _dispatch(gen, recipe, params, exclude)
+                backend, prompt_id, client_id, posted = await _dispatch(gen, recipe, params, exclude)
             except NoCapableBackend as exc:
                 if recipe.fallback is not None:  # e.g. framepack -> ltx, or without IP-Adapter
                     params = recipe.fallback
@@ -235,7 +251,7 @@ async def _execute(generation_id: int) -> None:
                 await _fail(gen["id"], str(exc), "no_capable_backend")
                 return
         try:
-            result = await _follow(gen, backend, recipe, prompt_id, client_id, resume)
+            result = await _follow(gen, backend, recipe, prompt_id, client_id, resume, posted)
         except ComfyError as exc:
             gen = await _load(gen["id"])
             if gen["status"] == "cancelled":

@@ -188,6 +188,9 @@ class Waiter:
     ticket: int  # its place in line, kept while it waits again after a failed claim
     handed: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     reserved: bool = False  # a handoff is deciding about it: it waits for `handed` instead of claiming
+    # set once its prompt is posted (or it gave up): the job that handed it a slot reads its own
+    # history and outputs after that, so the idle backend gets its next prompt first
+    posted: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Line:

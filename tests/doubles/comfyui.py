@@ -126,7 +126,10 @@ class ComfyUIDouble:
             return self
         for kind in ("output", "input", "temp"):
             (self.root / kind).mkdir(parents=True, exist_ok=True)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, as aiohttp
+        # (the real server) does on every connection; without it a keep-alive answer written in two
+        # parts waits for the client's delayed ACK, 40 ms a request
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
         sock.listen(128)

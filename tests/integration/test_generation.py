@@ -79,15 +79,16 @@ async def test_image_generation_lands_in_gallery_and_pending_dataset(client, com
     assert types.count("generation.submitted") == 2 and types.count("generation.completed") == 2
 
 
-async def test_missing_model_fails_at_once_and_lists_what_the_backend_has(client, comfy):
+async def test_missing_model_fails_at_once_and_lists_what_the_backend_has(app, client, comfy):
     """A checkpoint the backend lacks is not retried: the generation fails once, naming the model and
     listing the backend's checkpoints."""
+    await app.state.first_refresh  # else the startup's health check may see the change below
     await add_backend(client, comfy)
     comfy.checkpoints = ["other-model.safetensors"]  # changed after discovery: ComfyUI refuses the prompt
     character = await character_with_style(client)
     gen = (await client.post("/generations", json={"character_id": character["id"]})).json()[0]
     done = await wait_done(client, gen["id"])
-    assert done["status"] == "failed" and done["attempts"] == 1 and done["error_code"] == "missing_model"
+    assert done["status"] == "failed" and done["attempts"] == 1 and done["error_code"] == "missing_model", done["error"]
     assert CHECKPOINT in done["error"]
     assert len(comfy.submissions) == 0  # ComfyUI refused it at validation: nothing was queued there
 
