@@ -65,3 +65,15 @@ def make_character(api: httpx.Client, size: int = 256) -> dict:
     project = api.post("/projects", json={"name": "Bench", "slug": "bench", "default_style_id": style["id"]}).json()
     return api.post("/characters", json={"project_id": project["id"], "name": "Mio", "slug": "mio",
                                          "design_prompt": "1girl, silver hair"}).json()
+
+
+def wait_for_memory(api: httpx.Client) -> None:
+    """Part of a warm-up: the new character is embedded into the project memory once (Echo Brain's
+    first embedding loads its model in a child process and imports Qdrant's client: seconds of CPU
+    on this machine, once per server)."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if (api.get("/echo/status").json()["memory"]["points"] or 0) > 0:
+            return
+        time.sleep(0.5)
+    raise SystemExit("the project memory never synced")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from _common import TOKEN, make_character, start_double, start_server, stop
+from _common import TOKEN, make_character, start_double, start_server, stop, wait_for_memory
 
 JOBS, BACKENDS, LATENCY, GOAL = 200, 4, 0.2, 1.05
 
@@ -86,17 +86,6 @@ def idle_gaps(url: str) -> list[float]:
         spans.append((stamps["execution_start"], stamps["execution_success"]))
     spans.sort()
     return [float(nxt[0] - prev[1]) for prev, nxt in zip(spans, spans[1:])][1:]  # skip the warm-up gap
-
-
-def wait_for_memory(api: httpx.Client) -> None:
-    """Part of the warm-up: the new character is embedded into the project memory once (Echo
-    Brain's first embedding loads its model in a child process, seconds of CPU on this machine)."""
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if (api.get("/echo/status").json()["memory"]["points"] or 0) > 0:
-            return
-        time.sleep(0.5)
-    raise SystemExit("the project memory never synced")
 
 
 def wait_all(api: httpx.Client, project_id: int, ids: list[int]) -> list[dict]:

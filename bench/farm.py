@@ -29,7 +29,7 @@ from pathlib import Path
 
 import httpx
 
-from _common import TOKEN, make_character, start_double, start_server, stop
+from _common import TOKEN, make_character, start_double, start_server, stop, wait_for_memory
 from tests.doubles.ollama import OllamaDouble
 from tests.integration.scene_helpers import vision_answer
 
@@ -63,6 +63,7 @@ def main() -> None:
                     r = api.post("/backends", json={"name": f"{n}-{role}", "url": url, "roles": [role]})
                     assert r.status_code == 201, r.text
                 character = make_character(api)
+                wait_for_memory(api)
                 # warm-up: one image on each role (connections, template cache, first-time imports)
                 warm = [api.post("/generations", json={"character_id": character["id"], "role": role}).json()[0]
                         for role in ("keyframe", "worker", "worker", "hero")]

@@ -32,6 +32,21 @@ def die_with_parent(parent: int | None = None) -> None:
         os._exit(1)
 
 
-def dies_with_parent() -> dict:
-    """Keyword arguments for subprocess / asyncio.create_subprocess_exec (runs between fork and exec)."""
-    return {"preexec_fn": functools.partial(die_with_parent, os.getpid())} if _prctl is not None else {}
+BACKGROUND_NICE = 10
+
+
+def _start_child(parent: int, nice: int) -> None:
+    die_with_parent(parent)
+    if nice:
+        os.nice(nice)
+
+
+def dies_with_parent(*, background: bool = False) -> dict:
+    """Keyword arguments for subprocess / asyncio.create_subprocess_exec (runs between fork and exec).
+    `background`: the child also runs at a lower CPU priority (nice 10), for batch encodes (scene
+    and episode assembly) that must not starve the server, the dispatch of GPU work and the encodes
+    a waiting shot needs; it runs at full speed whenever the CPU is otherwise idle."""
+    nice = BACKGROUND_NICE if background else 0
+    if _prctl is None and not nice:
+        return {}
+    return {"preexec_fn": functools.partial(_start_child, os.getpid(), nice)}

@@ -144,6 +144,7 @@ async def upsert(settings: Settings, project_id: int, docs: list[dict]) -> int:
     """Embeds and stores `docs` (each kind, row_id, title, url, text); returns how many."""
     if not docs:
         return 0
+    await load_client()  # imports in a thread the first time: never on the event loop
     from qdrant_client import models
 
     vectors = await embed(settings, [d["text"] for d in docs])
@@ -162,6 +163,7 @@ async def upsert(settings: Settings, project_id: int, docs: list[dict]) -> int:
 
 async def upsert_vectors(settings: Settings, points: list[tuple[str, list[float], dict]]) -> None:
     """Stores ready vectors (id, vector, payload): for benches and bulk loads."""
+    await load_client()  # imports in a thread the first time: never on the event loop
     from qdrant_client import models
 
     client, name = await store(settings), collection(settings)
@@ -175,6 +177,7 @@ async def upsert_vectors(settings: Settings, points: list[tuple[str, list[float]
 async def remove(settings: Settings, project_id: int, keys: list[tuple[str, int]]) -> None:
     if not keys:
         return
+    await load_client()  # imports in a thread the first time: never on the event loop
     from qdrant_client import models
 
     client, name = await store(settings), collection(settings)
@@ -187,6 +190,7 @@ async def remove(settings: Settings, project_id: int, keys: list[tuple[str, int]
 
 
 async def clear_project(settings: Settings, project_id: int) -> None:
+    await load_client()  # imports in a thread the first time: never on the event loop
     from qdrant_client import models
 
     client, name = await store(settings), collection(settings)

@@ -83,7 +83,7 @@ AUDIO_RE = re.compile(r"Stream #\d+:\d+.*?: Audio: (\w+).*?, (\d+) Hz, ([\w.()]+
 
 async def _ffmpeg(args: list[str]) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
-                                                   stderr=asyncio.subprocess.PIPE, **dies_with_parent())
+                                                   stderr=asyncio.subprocess.PIPE, **dies_with_parent(background=True))
     _, stderr = await process.communicate()
     return process.returncode, stderr.decode(errors="replace")
 
@@ -253,7 +253,7 @@ def encode_command(probes: list[Probe], out: Path, *, fade_s: float = 0.0,
 
 async def _run(args: list[str], total_s: float, step: str, on_progress: ProgressCallback | None) -> None:
     process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
-                                                   stderr=asyncio.subprocess.PIPE, **dies_with_parent())
+                                                   stderr=asyncio.subprocess.PIPE, **dies_with_parent(background=True))
     errors = asyncio.create_task(process.stderr.read())
     try:
         async for raw in process.stdout:

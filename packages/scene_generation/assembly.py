@@ -294,7 +294,7 @@ async def measure_loudness(clips: list[Clip], dialogue: list[DialogueLine], musi
     stream = ffmpeg.output(mix.filter("ebur128", peak="true"), "-", f="null")
     args = [ffmpeg_binary(ffmpeg_path), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info"]
     process = await asyncio.create_subprocess_exec(*args, *ffmpeg.get_args(stream), stdout=asyncio.subprocess.DEVNULL,
-                                                   stderr=asyncio.subprocess.PIPE, **dies_with_parent())
+                                                   stderr=asyncio.subprocess.PIPE, **dies_with_parent(background=True))
     _, report = await process.communicate()
     found = SUMMARY_RE.search(report.decode(errors="replace")[-4000:])
     if process.returncode != 0 or not found:
@@ -337,7 +337,7 @@ async def assemble_scene(settings: Settings, clips: list[Clip], dialogue: list[D
     args, plan = build_command(clips, dialogue, music, partial, width=first.width, height=first.height,
                                fps=fps, music_s=music_s, ffmpeg_path=settings.ffmpeg_binary, measured=measured)
     process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
-                                                   stderr=asyncio.subprocess.PIPE, **dies_with_parent())
+                                                   stderr=asyncio.subprocess.PIPE, **dies_with_parent(background=True))
     errors = asyncio.create_task(process.stderr.read())
     try:
         async for raw in process.stdout:
