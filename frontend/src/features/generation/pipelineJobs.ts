@@ -231,6 +231,14 @@ export const FOLLOWED_TASKS: ReadonlySet<string> = new Set([
   'episode:publish',
 ])
 
+/** Upkeep the studio runs by itself after changes (the project memory's re-embedding): listed in
+ * the drawer while it runs, never counted in the badge, which counts the work a user waits on. */
+export const UPKEEP_TASKS: ReadonlySet<string> = new Set(['echo:sync_memory'])
+
+/** Whether the job counts in the top bar's badge: running, and not upkeep. */
+export const countsInBadge = (job: Pick<PipelineJob, 'status' | 'background'>) =>
+  isRunningJob(job) && !(job.background && UPKEEP_TASKS.has(job.background.task))
+
 /** Each task in words; unknown tasks show their name. */
 export const TASK_TITLES: Record<string, string> = {
   'vision:review': 'Vision review',

@@ -98,6 +98,14 @@ describe('usePipelineJobs: background jobs', () => {
     expect(store.recent).toEqual([]) // finished scenes/episodes/runs only
   })
 
+  it('lists a running memory sync without counting it in the badge', async () => {
+    /** Upkeep the studio runs by itself is shown, but the badge counts the work a user waits on. */
+    const store = await opened()
+    store.applyEvent(jobEv('job.started', 2, 'echo:sync_memory', { project_id: 7, rebuild: false }))
+    expect(store.background.map((j) => [j.title, j.status])).toEqual([['Memory sync', 'running']])
+    expect(store.activeCount).toBe(0)
+  })
+
   it('keeps a retried job running, and a failed one until dismissed or a later success', async () => {
     /** will_retry keeps it running; a failure stays until dismissed or replaced by a success. */
     const store = await opened()

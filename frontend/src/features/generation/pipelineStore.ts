@@ -12,6 +12,7 @@ import {
   backgroundKeyOf,
   backgroundTitle,
   eventSubject,
+  countsInBadge,
   fromEpisode,
   fromRun,
   fromScene,
@@ -59,8 +60,8 @@ export const usePipelineJobs = defineStore('pipelineJobs', () => {
       .map((j) => (j.kind === 'background' ? named(j) : j))
       .sort(pipelineOrder),
   )
-  /** Running and queued jobs of every kind: the badge's count. */
-  const active = computed(() => list.value.filter(isRunningJob))
+  /** Running and queued jobs of every kind but upkeep: the badge's count. */
+  const active = computed(() => list.value.filter(countsInBadge))
   const activeCount = computed(() => active.value.length)
   /** Finished scenes, training runs and episodes. */
   const recent = computed(() =>
