@@ -103,3 +103,27 @@ async def test_housekeeping_tells_nothing_when_it_succeeds(app, db):
     assert await _finished(db, review) == "succeeded"
     assert len(await _job_events(db, review, 2)) == 2
     assert await _job_events(db, sweep, 0) == []
+
+
+async def test_a_webhook_on_job_failed_hears_of_a_failing_job(app, client, db):
+    """A project's webhook for job.failed receives the failing job's event, signed, and none of its
+    job.started (the event types filter), delivered by the worker's own delivery job."""
+    from tests.doubles.webhook_receiver import WebhookReceiver
+
+    project = await make_project(client)
+    character = await make_character(client, project)
+    with WebhookReceiver() as receiver:
+        r = await client.post(f"/projects/{project['id']}/webhooks",
+                              json={"url": receiver.url, "event_types": ["job.failed"]})
+        assert r.status_code == 201, r.text
+        receiver.secret = r.json()["secret"]
+        job_id = await app.state.job_app.configure_task("test:boom").defer_async(character_id=character["id"])
+        assert await _finished(db, job_id) == "failed"
+        for _ in range(200):
+            if receiver.received:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # nothing else follows
+        [got] = receiver.received
+    assert got.signature_ok
+    assert got.json["type"] == "job.failed" and got.json["payload"]["job_id"] == job_id
