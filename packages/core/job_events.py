@@ -16,6 +16,7 @@ import logging
 import time
 from typing import ClassVar
 
+from packages.core.db import transaction
 from packages.core.events import Event
 
 log = logging.getLogger(__name__)
@@ -115,8 +116,6 @@ class JobReport:
                                            will_retry=will_retry, **self.fields))
 
     async def _emit(self, make) -> None:
-        from packages.core.db import transaction
-
         try:
             async with self.runtime.acquire() as conn:
                 if not self._project_read:

@@ -18,6 +18,7 @@ import asyncpg
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 
+from packages.core.job_events import JobReport
 from packages.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -161,8 +162,6 @@ async def _track_running(call_next, context, worker):
     """Worker middleware: tells the job's job.* events (job_events.py), remembers which jobs run in
     this process while they run, and runs a job that lost the database again once the database is
     back (tasks are idempotent), instead of leaving it failed by an operator's restart."""
-    from packages.core.job_events import JobReport
-
     job_id = context.job.id
     _running_here.add(job_id)
     report = JobReport(runtime, context, periodic_tasks())

@@ -144,11 +144,10 @@ async def upsert(settings: Settings, project_id: int, docs: list[dict]) -> int:
     """Embeds and stores `docs` (each kind, row_id, title, url, text); returns how many."""
     if not docs:
         return 0
-    await load_client()  # imports in a thread the first time: never on the event loop
+    client, name = await store(settings), collection(settings)  # store() imports the client off the loop
     from qdrant_client import models
 
     vectors = await embed(settings, [d["text"] for d in docs])
-    client, name = await store(settings), collection(settings)
     await _ensure(client, name, len(vectors[0]))
     points = [models.PointStruct(id=point_id(project_id, d["kind"], d["row_id"]), vector=v,
                                  payload={"project_id": project_id, "kind": d["kind"], "row_id": d["row_id"],
@@ -163,10 +162,9 @@ async def upsert(settings: Settings, project_id: int, docs: list[dict]) -> int:
 
 async def upsert_vectors(settings: Settings, points: list[tuple[str, list[float], dict]]) -> None:
     """Stores ready vectors (id, vector, payload): for benches and bulk loads."""
-    await load_client()  # imports in a thread the first time: never on the event loop
+    client, name = await store(settings), collection(settings)  # store() imports the client off the loop
     from qdrant_client import models
 
-    client, name = await store(settings), collection(settings)
     await _ensure(client, name, len(points[0][1]))
     await client.upsert(name, points=[models.PointStruct(id=i, vector=v, payload=p) for i, v, p in points], wait=True)
     if (local := await mirror(settings, client, name)) is not None:
@@ -177,10 +175,9 @@ async def upsert_vectors(settings: Settings, points: list[tuple[str, list[float]
 async def remove(settings: Settings, project_id: int, keys: list[tuple[str, int]]) -> None:
     if not keys:
         return
-    await load_client()  # imports in a thread the first time: never on the event loop
+    client, name = await store(settings), collection(settings)  # store() imports the client off the loop
     from qdrant_client import models
 
-    client, name = await store(settings), collection(settings)
     if await client.collection_exists(name):
         ids = [point_id(project_id, kind, row_id) for kind, row_id in keys]
         await client.delete(name, points_selector=models.PointIdsList(points=ids), wait=True)
@@ -190,10 +187,9 @@ async def remove(settings: Settings, project_id: int, keys: list[tuple[str, int]
 
 
 async def clear_project(settings: Settings, project_id: int) -> None:
-    await load_client()  # imports in a thread the first time: never on the event loop
+    client, name = await store(settings), collection(settings)  # store() imports the client off the loop
     from qdrant_client import models
 
-    client, name = await store(settings), collection(settings)
     if await client.collection_exists(name):
         await client.delete(name, points_selector=models.FilterSelector(filter=_project(project_id)), wait=True)
         if (local := await mirror(settings, client, name)) is not None:

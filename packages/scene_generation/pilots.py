@@ -81,7 +81,7 @@ def scores(records: list[dict], spent_s: float) -> dict:
             "cost_per_passed_s": round(spent_s / passed_s, 4) if passed_s else None}
 
 
-def _rank(strategy) -> tuple:
+def rank(strategy) -> tuple:
     """Higher is better: pass rate, then QA average, then the lower cost per passed second."""
     cost = strategy["cost_per_passed_s"]
     return (strategy["pass_rate"] or 0.0, strategy["qa_average"] or 0.0, -cost if cost is not None else float("-inf"))
@@ -108,12 +108,12 @@ def table_line(strategy) -> str:
 
 def critique(strategies: list, k_shots: int, accept_animatics: bool) -> tuple[dict | None, str]:
     """The rules critic: (the winner or None, its notes). Only a strategy that can win (unable())
-    is ranked; then _rank decides."""
+    is ranked; then rank decides."""
     notes = [n for n in (unable(s, k_shots, accept_animatics) for s in strategies) if n]
     able = [s for s in strategies if unable(s, k_shots, accept_animatics) is None]
     if not able:
         return None, "; ".join(notes) or "no strategy rendered its shots"
-    ranked = sorted(able, key=_rank, reverse=True)
+    ranked = sorted(able, key=rank, reverse=True)
     lines = [f"{table_line(s)} - " + ("continued (best pass rate, then QA, then cost)" if s is ranked[0] else "cancelled")
              for s in ranked]
     return ranked[0], "; ".join(lines + notes)

@@ -132,7 +132,8 @@ async def judge(settings: Settings, model: str | None, strategies: list[dict], k
     if len(able) < 2:
         return Judgement(winner, f"Ollama critic {model} not asked: only {winner['label']} could win; rules "
                                  f"decided. {notes}"[:NOTES_CHARS], "rules")
-    ranked_ids = [s["id"] for s in sorted(able, key=pilots._rank, reverse=True)]
+    ranked = sorted(able, key=pilots.rank, reverse=True)
+    ranked_ids = [s["id"] for s in ranked]
     try:
         answer = await ask(settings, model, able, ranked_ids, k_shots)
     except (DomainError, BadAnswer, TimeoutError, httpx.HTTPError, OSError) as exc:
@@ -145,7 +146,7 @@ async def judge(settings: Settings, model: str | None, strategies: list[dict], k
     chosen = next(s for s in able if s["id"] == answer.winner)
     others = [pilots.unable(s, k_shots, accept_animatics) for s in strategies]
     lines = [f"{pilots.table_line(s)} - " + ("continued" if s is chosen else "cancelled")
-             for s in sorted(able, key=pilots._rank, reverse=True)]
+             for s in ranked]
     agreed = "agrees with the rules" if chosen is winner else f"overrules the rules' choice ({winner['label']})"
     text = (f"Ollama critic {model} chose {chosen['label']} ({agreed}): {answer.reason.rstrip('.')}. Rules table: "
             + "; ".join(lines + [n for n in others if n]))
