@@ -137,6 +137,22 @@ describe('approval store', () => {
     expect(store.history).toHaveLength(0)
   })
 
+  it('a decision made right after Z reaches the server after the undo, and the undo does not overwrite it', async () => {
+    const store = await opened()
+    store.decide('approve')
+    await Promise.all(store.history.map((d) => d.request))
+    const undone = store.undo()
+    expect(store.current?.id).toBe(1)
+    store.decide('approve') // before the undo's answer is back
+    expect(store.current?.id).toBe(2)
+    await undone
+    await Promise.all(store.history.map((d) => d.request))
+    expect(posts).toEqual(['approve 1', 'undo 1', 'approve 1'])
+    expect(rows[1]!.status).toBe('approved')
+    expect(store.items[0]!.status).toBe('approved')
+    expect(store.current?.id).toBe(2)
+  })
+
   it('skip passes an image over until the rest are done', async () => {
     const store = await opened()
     store.skip()

@@ -206,7 +206,9 @@ export const useApproval = defineStore('approval', () => {
     refreshSummary().catch(() => undefined)
   }
 
-  /** Z: reverts this session's last decision and shows that image again. */
+  /** Z: reverts this session's last decision and shows that image again. The revert joins the
+   * same one-after-another line as decisions, so an image decided again right after Z reaches the
+   * server after its undo; the undo's answer never overwrites that newer decision. */
   async function undo() {
     const last = history.value[history.value.length - 1]
     if (!last) {
@@ -220,19 +222,31 @@ export const useApproval = defineStore('approval', () => {
     bumpCount(characterId, last.after, last.before)
     const at = items.value.findIndex((i) => i.id === last.imageId)
     if (at >= 0) index.value = at
+    // the decision must have reached the server before it can be undone; if it never did, the
+    // rollback has already restored it
+    const reached = last.request.then(
+      () => true,
+      () => false,
+    )
+    const request = sending
+      .then(
+        () => reached,
+        () => reached,
+      )
+      .then((ok) => (ok ? approvalApi.undo(last.imageId) : null))
+    sending = request.catch(() => undefined)
+    const untouched = () => items.value.find((i) => i.id === last.imageId)?.status === last.before
     try {
-      await last.request // the decision must have reached the server before it can be undone
-    } catch {
-      return // it never did: the rollback has already restored it
-    }
-    try {
-      const saved = await approvalApi.undo(last.imageId)
-      setStatus(saved.id, saved.status, saved)
+      const saved = await request
+      if (!saved) return
+      if (untouched()) setStatus(saved.id, saved.status, saved)
       refreshSummary().catch(() => undefined)
     } catch (e) {
-      setStatus(last.imageId, last.after)
-      bumpCount(characterId, last.before, last.after)
-      history.value = [...history.value, last]
+      if (untouched()) {
+        setStatus(last.imageId, last.after)
+        bumpCount(characterId, last.before, last.after)
+        history.value = [...history.value, last]
+      }
       toasts.error(`Could not undo: ${e instanceof Error ? e.message : e}`)
     }
   }
