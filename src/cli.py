@@ -171,7 +171,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] =
                 return {"database": {"status": "ok", "server_version": version},
                         "queues": await queue_counts(conn),
                         "workers": [{"id": w["id"], "last_heartbeat": w["last_heartbeat"].isoformat()}
-                                    for w in await live_workers(conn)],
+                                    for w in await live_workers(conn, get_settings().stalled_job_s)],
                         "generations": await backend_queries.active_counts(conn),
                         "backends": [{"name": b["name"], "url": b["url"], "health": b["health"], "roles": b["roles"],
                                       "enabled": b["enabled"], "running": b["running"],

@@ -11,7 +11,6 @@ touches an earlier one. When no worker is alive, this process works the jobs (as
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import time
 from pathlib import Path
@@ -19,13 +18,13 @@ from pathlib import Path
 import typer
 from fastapi import UploadFile
 
-from packages.core.db import create_pool, transaction
+from packages.core.db import transaction
 from packages.core.errors import DomainError
-from packages.core.event_stream import EventHub
-from packages.core.jobs import live_workers, open_job_app, run_worker, runtime
+from packages.core.jobs import runtime
 from packages.core.media import image_thumbnail, sha256_file
 from packages.core.paths import inside_home
 from packages.core.settings import Settings
+from src.cli_jobs import job_runtime, worked_here_if_unattended
 from src.cli_demo_art import KEYFRAME_SIZE, Figure, keyframe, reference_sheet
 
 STYLE_NAME = "Demo animatic style"
@@ -271,36 +270,15 @@ async def run_demo(url: str, settings: Settings, *, slug: str | None, library_no
                 fg="green")
     if library_note:
         typer.echo(library_note)
-    pool = await create_pool(url, min_size=1, max_size=6)
-    runtime.pool, runtime.settings = pool, settings
-    runtime.hub = EventHub(pool, url)
-    await runtime.hub.start()
-    try:
-        async with open_job_app(url) as job_app, pool.acquire() as conn:
-            try:
-                made = await build(conn, settings, step, slug)
-            except DomainError as exc:
-                typer.secho(f"error: {exc.detail}", fg="red", err=True)
-                return 2
-            worker = None
-            if not await live_workers(conn):
-                typer.echo("no worker is running: working the jobs in this process")
-                worker = asyncio.create_task(run_worker(job_app, concurrency=max(2, settings.worker_concurrency),
-                                                        stalled_after=settings.stalled_job_s, name="cli-demo"))
-            try:
-                return await _generate_and_publish(conn, settings, step, made, publish_here=library_note is not None)
-            finally:  # stopped while the job app is still open (it stops gracefully through it)
-                if worker is not None:
-                    worker.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await worker
-    finally:
-        from packages.visual_pipeline.pool import clients
-
-        await clients.close()
-        await runtime.hub.stop()
-        await pool.close()
-        runtime.pool = runtime.hub = None
+    async with job_runtime(url, settings, pool_size=6) as (pool, job_app), pool.acquire() as conn:
+        try:
+            made = await build(conn, settings, step, slug)
+        except DomainError as exc:
+            typer.secho(f"error: {exc.detail}", fg="red", err=True)
+            return 2
+        async with worked_here_if_unattended(pool, job_app, settings, name="cli-demo",
+                                             concurrency=max(2, settings.worker_concurrency)):
+            return await _generate_and_publish(conn, settings, step, made, publish_here=library_note is not None)
 
 
 async def _generate_and_publish(conn, settings: Settings, step: Step, made: dict, *, publish_here: bool) -> int:

@@ -1,24 +1,20 @@
 """`anime-studio generate`: submit generations through the same service as the API and follow
 them to the end; with --duration (and no --video), a whole clip: shots planned from the prompt
 (packages/scene_generation/clip.py), rendered across the farm as one scene, assembled, and the
-output path printed. When no worker is alive (no server running), this process works the jobs."""
+output path printed. When no worker is alive (no server running, or it stops), this process
+works the jobs."""
 
 from __future__ import annotations
-
-import asyncio
-import contextlib
 
 import typer
 from pydantic import ValidationError
 
-from packages.core.db import create_pool
 from packages.core.errors import DomainError
-from packages.core.event_stream import EventHub
-from packages.core.jobs import live_workers, open_job_app, run_worker, runtime
+from packages.core.jobs import runtime
 from packages.core.settings import Settings
 from packages.visual_pipeline import queries, service
-from packages.visual_pipeline.pool import clients
 from packages.visual_pipeline.schemas import GenerationCreate
+from src.cli_jobs import job_runtime, worked_here_if_unattended
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 FOLLOWED_EVENTS = frozenset({"generation.submitted", "generation.progress", "generation.retrying",
@@ -79,37 +75,18 @@ async def _clip(conn, settings: Settings, options: dict):
 
 
 async def _with_worker(url: str, settings: Settings, submit) -> int:
-    pool = await create_pool(url, min_size=1, max_size=4)
-    runtime.pool, runtime.settings = pool, settings
-    runtime.hub = EventHub(pool, url)
-    await runtime.hub.start()
-    try:
-        async with open_job_app(url) as job_app, pool.acquire() as conn:
-            try:
-                follow = await submit(conn)
-            except DomainError as exc:
-                typer.secho(f"error: {exc.detail}", fg="red", err=True)
-                return 2
-            except ValidationError as exc:
-                typer.secho(f"error: {exc.errors()[0]['loc'][-1]}: {exc.errors()[0]['msg']}", fg="red", err=True)
-                return 2
-            worker = None
-            if not await live_workers(conn):
-                typer.echo("no worker is running: working the jobs in this process")
-                worker = asyncio.create_task(run_worker(job_app, concurrency=settings.worker_concurrency,
-                                                        stalled_after=settings.stalled_job_s, name="cli-generate"))
-            try:
-                return await follow()
-            finally:  # stopped while the job app is still open (it stops gracefully through it)
-                if worker is not None:
-                    worker.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await worker
-    finally:
-        await clients.close()
-        await runtime.hub.stop()
-        await pool.close()
-        runtime.pool = runtime.hub = None
+    async with job_runtime(url, settings, pool_size=4) as (pool, job_app), pool.acquire() as conn:
+        try:
+            follow = await submit(conn)
+        except DomainError as exc:
+            typer.secho(f"error: {exc.detail}", fg="red", err=True)
+            return 2
+        except ValidationError as exc:
+            typer.secho(f"error: {exc.errors()[0]['loc'][-1]}: {exc.errors()[0]['msg']}", fg="red", err=True)
+            return 2
+        async with worked_here_if_unattended(pool, job_app, settings, name="cli-generate",
+                                             concurrency=settings.worker_concurrency):
+            return await follow()
 
 
 async def _follow(conn, settings: Settings, ids: list[int]) -> int:

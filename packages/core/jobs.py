@@ -234,9 +234,10 @@ async def queue_counts(conn: asyncpg.Connection) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-async def live_workers(conn: asyncpg.Connection) -> list[dict]:
+async def live_workers(conn: asyncpg.Connection, stalled_after: float = 30.0) -> list[dict]:
+    """Workers whose heartbeat is younger than `stalled_after` s (a dead one's lasts that long)."""
     rows = await conn.fetch(
         "SELECT id, last_heartbeat FROM procrastinate_workers "
-        "WHERE last_heartbeat > now() - interval '30 seconds' ORDER BY id"
+        "WHERE last_heartbeat > now() - make_interval(secs => $1) ORDER BY id", stalled_after
     )
     return [dict(r) for r in rows]

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import httpx
 
+from packages.core.embedded import EmbeddedPostgres
 from tests.doubles.comfyui import ComfyUIDouble
 from tests.live import REPO, start_server
 
 CHECKPOINT = "animagine-xl-3.1.safetensors"
 
 
-def cli(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ANIME_STUDIO_HOME": str(home)}
+def cli(home: Path, *args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ANIME_STUDIO_HOME": str(home), **(env or {})}
     env.pop("DATABASE_URL", None)
     return subprocess.run([sys.executable, "-m", "src.cli", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=timeout)
@@ -61,3 +64,36 @@ def test_token_status_and_generate_without_a_server(tmp_path):
 
         missing = cli(tmp_path, "generate", "x", "--character", "nobody")
         assert missing.returncode == 2 and "no character" in missing.stderr
+
+
+def test_generate_works_the_jobs_once_a_killed_servers_worker_is_gone(tmp_path):
+    """A server killed outright leaves its worker's row behind, looking alive until its heartbeat
+    runs out; `generate` then waits for that and works the jobs itself instead of waiting for ever."""
+    with ComfyUIDouble(latency=0.05) as comfy:
+        comfy.checkpoints = [CHECKPOINT]
+        admin = cli(tmp_path, "token", "create", "--role", "admin").stdout.strip()
+        server = start_server(tmp_path)
+        api = httpx.Client(base_url=server.api, headers={"Authorization": f"Bearer {admin}"})
+        api.post("/backends", json={"name": "gpu", "url": comfy.url}).raise_for_status()
+        style = api.post("/styles", json={"name": "S", "checkpoint": CHECKPOINT, "width": 256, "height": 256}).json()
+        api.post("/projects", json={"name": "P", "slug": "p", "default_style_id": style["id"]}).raise_for_status()
+        server.process.kill()
+        server.process.wait()
+
+        async def last_beat_ahead() -> int:  # the dead worker looks alive for a few seconds more
+            embedded = EmbeddedPostgres(tmp_path / "var")
+            conn = await asyncpg.connect(embedded.start())
+            try:
+                return await conn.fetchval("WITH beat AS (UPDATE procrastinate_workers "
+                                           "SET last_heartbeat = now() + interval '8 seconds' RETURNING 1) "
+                                           "SELECT count(*) FROM beat")
+            finally:
+                await conn.close()
+                embedded.stop()
+
+        assert asyncio.run(last_beat_ahead()) == 1
+        run = cli(tmp_path, "generate", "on a cliff", "--count", "1", env={"ANIME_STUDIO_STALLED_JOB_S": "2"})
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "no worker is running: working the jobs in this process" in run.stdout
+        [output] = [line.split(": ", 1)[1] for line in run.stdout.splitlines() if line.startswith("output ")]
+        assert Path(output).is_file()
