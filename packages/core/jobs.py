@@ -17,6 +17,8 @@ from contextlib import asynccontextmanager
 import asyncpg
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.job_context import AbortReason
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
 from packages.core.job_events import JobReport
 from packages.core.settings import Settings
@@ -94,7 +96,29 @@ def job_app() -> procrastinate.App:
     app = procrastinate.App(connector=procrastinate.PsycopgConnector())
     for namespace, blueprint in job_blueprints().items():
         app.add_tasks_from(blueprint, namespace=namespace)  # task names become "core:prune_events"
+    for task in app.tasks.values():
+        task.retry_strategy = ResumeAfterShutdown(task.retry_strategy)
     return app
+
+
+SHUTDOWN_GRACE_S = 5.0  # a stopping worker waits this long for its jobs, then interrupts them
+_interrupted: set[int] = set()  # ids of jobs a stopping worker of this process interrupted
+
+
+class ResumeAfterShutdown(BaseRetryStrategy):
+    """Every task's retry strategy: a job that a stopping worker interrupted (after
+    SHUTDOWN_GRACE_S) goes back to the queue at once and runs again at the next start (tasks are
+    idempotent: it finishes what the interrupted run started); any other error is left to the
+    task's own strategy."""
+
+    def __init__(self, own: BaseRetryStrategy | None):
+        self.own = own
+
+    def get_retry_decision(self, *, exception: BaseException, job) -> RetryDecision | None:
+        if job.id in _interrupted:
+            _interrupted.discard(job.id)
+            return RetryDecision(retry_in={"seconds": 0})
+        return self.own.get_retry_decision(exception=exception, job=job) if self.own else None
 
 
 async def defer_once(task_name: str, key: str, *, delay_s: float | None = None, **args) -> None:
@@ -179,6 +203,8 @@ async def _track_running(call_next, context, worker):
                 await _wait_for_database()
     except BaseException as exc:
         outcome = exc
+        if context.abort_reason() == AbortReason.SHUTDOWN:
+            _interrupted.add(job_id)
         raise
     finally:
         _running_here.discard(job_id)
@@ -207,14 +233,17 @@ async def _retry_stalled(app: procrastinate.App, stalled_after: float) -> None:
 
 async def run_worker(app: procrastinate.App, *, concurrency: int, stalled_after: float = 30.0,
                      queues: list[str] | None = None, name: str = "worker") -> None:
-    """The one way a process works jobs: the procrastinate worker plus the stalled-job recovery."""
+    """The one way a process works jobs: the procrastinate worker plus the stalled-job recovery.
+    Cancelled (the process stops), it waits SHUTDOWN_GRACE_S for running jobs, then interrupts
+    them; they go back to the queue (ResumeAfterShutdown)."""
     recovery = asyncio.create_task(_retry_stalled(app, stalled_after))
     try:
         while True:  # procrastinate stops its worker when its listener or heartbeat loses the database
             try:
                 await app.run_worker_async(queues=queues, concurrency=concurrency, name=name,
                                            install_signal_handlers=False, update_heartbeat_interval=stalled_after / 3,
-                                           stalled_worker_timeout=stalled_after, worker_middleware=[_track_running])
+                                           stalled_worker_timeout=stalled_after, worker_middleware=[_track_running],
+                                           shutdown_graceful_timeout=SHUTDOWN_GRACE_S)
                 log.warning("the job worker stopped; starting it again in %.0f s", WORKER_RESTART_S)
             except Exception:
                 log.exception("the job worker failed; starting it again in %.0f s", WORKER_RESTART_S)
