@@ -1,6 +1,6 @@
 """Bench of scene assembly (issue 6): 12 shots x 3 s at 720p with transitions (dissolve, fade,
 wipe, and one cut), a dialogue line on every shot and a music bed, assembled in one ffmpeg pass
-by `assemble_scene`, against the limit: a plain single-pass encode of the same output length and
+by `assemble_scene` (picture and sound rendered at once, then muxed), against the limit: a plain single-pass encode of the same output length and
 the same pictures (each clip read up to where the next one's transition would start, joined with
 cuts by concat, the music as the audio track, the same encoder settings, no other filter).
 Each is run three times, alternating, and the fastest run of each counts (the CPU time of
@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from packages.core.media import ffmpeg_binary  # noqa: E402
 from packages.core.settings import Settings  # noqa: E402
-from packages.scene_generation.assembly import (  # noqa: E402
-    AUDIO_CODEC, VIDEO_CODEC, Clip, DialogueLine, assemble_scene, timeline)
+from packages.scene_generation.assembly import VIDEO_CODEC, Clip, assemble_scene, timeline  # noqa: E402
+from packages.scene_generation.assembly_sound import AUDIO_CODEC, DialogueLine  # noqa: E402
 
 SHOTS, SHOT_S, SIZE, FPS, GOAL, RUNS = 12, 3.0, "1280x720", 24, 1.2, 3
 SOURCES = ["testsrc2", "testsrc"]  # a new set-up every 3 shots (hard changes, as between locations)

@@ -22,12 +22,15 @@ Rules (each one a test in tests/unit/test_assembly.py):
   frames of that rate. Every output has an audio track (silence when there is neither dialogue nor
   music; silence is not normalised), so scenes can be joined by stream copy.
 
-How: each shot is cut into head, body and tail; xfade runs only on the pieces of a join (it
-copies every frame it passes, so chaining it over whole shots costs a frame copy per shot per
-join) and one concat strings the pieces together. Every input file is read once (split when
-used twice). The filter graph is built with ffmpeg-python from numbers and whitelisted names
-only; paths are input arguments, never part of the graph. ffmpeg runs as an asyncio subprocess
-and reports progress (`on_progress`, the fraction done).
+How: the picture and the sound are rendered at once by two ffmpeg processes (the sound's loudness
+measure and render run while the picture encodes; assembly_sound.py), then joined by a stream-copy
+mux that puts the index in front. In the picture each shot is cut into head, body and tail; xfade
+runs only on the pieces of a join (it copies every frame it passes, so chaining it over whole
+shots costs a frame copy per shot per join) and one concat strings the pieces together. Every
+input file is read once (split when used twice). The filter graphs are built with ffmpeg-python
+from numbers and whitelisted names only; paths are input arguments, never part of a graph.
+ffmpeg runs as asyncio subprocesses at background priority and reports progress (`on_progress`,
+the fraction of the picture done).
 """
 
 from __future__ import annotations
@@ -44,22 +47,12 @@ from packages.core.errors import Invalid
 from packages.core.media import ffmpeg_binary, probe_video
 from packages.core.procs import dies_with_parent
 from packages.core.settings import Settings
+from packages.scene_generation.assembly_sound import DialogueLine, measure_loudness, sound_command, sources
 
 DEFAULT_TRANSITION_S = 0.3
 MAX_TRANSITION_SHARE = 0.4  # of the shorter of the two shots
-MUSIC_VOLUME = 0.3
-MUSIC_FADE_IN_S = 1.0
-MUSIC_FADE_OUT_S = 2.0
-LOUDNESS_I = -16.0  # integrated loudness target (LUFS), true peak and range below
-LOUDNESS_TP = -1.5
-LOUDNESS_LRA = 11.0
-SAMPLE_RATE = 48000
 DEFAULT_FPS = 24.0
 VIDEO_CODEC = {"c:v": "libx264", "preset": "veryfast", "crf": 20, "pix_fmt": "yuv420p"}
-AUDIO_CODEC = {"c:a": "aac", "b:a": "192k", "ar": SAMPLE_RATE, "ac": 2}
-# Ducking: a hard compressor keyed by the dialogue, blended with the dry music (mix) so the music
-# drops by about 8-14 dB under a line (never more than 16.5 dB) and comes back over 0.3 s.
-DUCKING = {"threshold": 0.003, "ratio": 20, "attack": 10, "release": 300, "mix": 0.85}
 
 # Studio names and the xfade transitions they mean; ffmpeg's own names are accepted too.
 TRANSITIONS = {"dissolve": "fade", "fade": "fadeblack", "wipe": "wipeleft"}
@@ -83,24 +76,9 @@ class Clip:
 
 
 @dataclass
-class DialogueLine:
-    start_s: float
-    path: Path
-
-
-@dataclass
 class AssemblyResult:
     path: Path
     duration_s: float
-
-
-@dataclass(frozen=True)
-class Loudness:
-    """What the measuring pass found (ebur128): integrated loudness and its gate, range, true peak."""
-    i: float
-    thresh: float
-    lra: float
-    tp: float
 
 
 @dataclass
@@ -178,24 +156,6 @@ async def probe_duration(path: Path, ffmpeg_path: str | None = None) -> float:
     return int(h) * 3600 + int(m) * 60 + float(s)
 
 
-def _sources(paths: list[Path], kind: str, prepare) -> list:
-    """One input per distinct file (decoded once), split when several uses share it; `prepare`
-    is applied once per file before the split. Returns one stream per entry of `paths`."""
-    uses: dict[Path, list[int]] = {}
-    for index, path in enumerate(paths):
-        uses.setdefault(path.resolve(), []).append(index)
-    streams: list = [None] * len(paths)
-    for path, indices in uses.items():
-        source = prepare(getattr(ffmpeg.input(str(path)), kind))
-        if len(indices) == 1:
-            streams[indices[0]] = source
-        else:
-            split = source.filter_multi_output("split" if kind == "video" else "asplit", len(indices))
-            for n, index in enumerate(indices):
-                streams[index] = split[n]
-    return streams
-
-
 def _picture(clips: list[Clip], plan: Timeline, width: int, height: int, fps: float):
     """Each shot cut into head, body and tail (by frame numbers); xfade runs only on a join's
     tail and head (it copies every frame it passes, so it never sees a whole shot) and one concat
@@ -212,9 +172,9 @@ def _picture(clips: list[Clip], plan: Timeline, width: int, height: int, fps: fl
                 .filter("setpts", "PTS-STARTPTS").filter("settb", "AVTB"))
 
     frames, joins = plan.frames, plan.overlap_frames + [0]
-    sources = _sources([clip.path for clip in clips], "video", prepare)
+    inputs = sources([clip.path for clip in clips], "video", prepare)
     pieces, tail = [], None
-    for index, (clip, source) in enumerate(zip(clips, sources)):
+    for index, (clip, source) in enumerate(zip(clips, inputs)):
         count, head, rest = frames[index], joins[index], joins[index + 1]
         # exactly `count` frames: a file shorter than its duration holds its last frame
         video = source.filter("tpad", stop_mode="clone", stop_duration=clip.duration_s)
@@ -229,131 +189,84 @@ def _picture(clips: list[Clip], plan: Timeline, width: int, height: int, fps: fl
     return ffmpeg.concat(*pieces, v=1, a=0) if len(pieces) > 1 else pieces[0]
 
 
-def _stereo(stream):
-    return (stream.filter("aresample", SAMPLE_RATE)
-            .filter("aformat", sample_fmts="fltp", sample_rates=SAMPLE_RATE, channel_layouts="stereo"))
-
-
-def _mix(dialogue: list[DialogueLine], music: Path | None, music_s: float | None, total: float):
-    """The mix before normalisation, and whether it is plain silence."""
-    # A silent bed exactly as long as the picture: amix(duration=first) over it fixes the length.
-    bed = ffmpeg.input(f"anullsrc=r={SAMPLE_RATE}:cl=stereo", f="lavfi", t=round(total, 6)).audio
-    spoken = [line for line in dialogue if line.start_s < total]  # a line after the picture is left out
-    with_music = music is not None and bool(music_s)
-    sources = _sources([line.path for line in spoken] + ([music] if with_music else []), "audio", _stereo)
-    lines = [source.filter("adelay", delays=max(0, round(line.start_s * 1000)), all=1)
-             for line, source in zip(spoken, sources)]
-    speech = ffmpeg.filter([bed, *lines], "amix", inputs=1 + len(lines), duration="first", normalize=0,
-                           dropout_transition=0) if lines else bed
-    if not with_music:
-        mix = speech
-    else:
-        length = min(music_s, total)
-        fade_in = min(MUSIC_FADE_IN_S, length / 4)
-        fade_out = min(MUSIC_FADE_OUT_S, length / 4)
-        bed_music = (sources[-1].filter("atrim", end=round(length, 6)).filter("asetpts", "PTS-STARTPTS")
-                     .filter("volume", MUSIC_VOLUME)
-                     .filter("afade", t="in", st=0, d=round(fade_in, 6))
-                     .filter("afade", t="out", st=round(length - fade_out, 6), d=round(fade_out, 6))
-                     .filter("apad", whole_dur=round(total, 6)))
-        if lines:
-            keyed = speech.filter_multi_output("asplit", 2)
-            speech, key = keyed[0], keyed[1]
-            bed_music = ffmpeg.filter([bed_music, key], "sidechaincompress", **DUCKING)
-        mix = ffmpeg.filter([speech, bed_music], "amix", inputs=2, duration="first", normalize=0,
-                            dropout_transition=0)
-    return mix, not lines and mix is bed
-
-
-def _sound(dialogue: list[DialogueLine], music: Path | None, music_s: float | None, total: float,
-           measured: Loudness | None = None):
-    mix, silent = _mix(dialogue, music, music_s, total)
-    if silent:
-        return mix  # silence has no loudness to normalise (loudnorm would divide by it)
-    extra = {}
-    if measured is not None:  # two-pass: linear gain at 48 kHz when the measured track allows it
-        extra = {"linear": "true", "measured_I": measured.i, "measured_TP": measured.tp,
-                 "measured_LRA": measured.lra, "measured_thresh": measured.thresh}
-    return (mix.filter("loudnorm", i=LOUDNESS_I, tp=LOUDNESS_TP, lra=LOUDNESS_LRA, **extra)
-            .filter("aresample", SAMPLE_RATE)
-            .filter("atrim", end=round(total, 6)))
-
-
-SUMMARY_RE = re.compile(r"Integrated loudness:\s+I:\s+(-?[\d.]+) LUFS\s+Threshold:\s+(-?[\d.]+) LUFS.*?"
-                        r"LRA:\s+([\d.]+) LU.*?Peak:\s+(-?[\d.]+) dBFS", re.DOTALL)
-
-
-async def measure_loudness(clips: list[Clip], dialogue: list[DialogueLine], music: Path | None,
-                           music_s: float | None, fps: float, ffmpeg_path: str | None = None) -> Loudness | None:
-    """The first of the two loudness passes: the mix alone (audio only, a fraction of a second)
-    through ebur128 at 48 kHz. None for silence or anything loudnorm could not take as measured."""
-    total = timeline(clips, fps).duration_s
-    mix, silent = _mix(dialogue, music, music_s, total)
-    if silent:
-        return None
-    stream = ffmpeg.output(mix.filter("ebur128", peak="true"), "-", f="null")
-    args = [ffmpeg_binary(ffmpeg_path), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info"]
-    process = await asyncio.create_subprocess_exec(*args, *ffmpeg.get_args(stream), stdout=asyncio.subprocess.DEVNULL,
-                                                   stderr=asyncio.subprocess.PIPE, **dies_with_parent(background=True))
-    _, report = await process.communicate()
-    found = SUMMARY_RE.search(report.decode(errors="replace")[-4000:])
-    if process.returncode != 0 or not found:
-        return None
-    value = Loudness(*(float(group) for group in found.groups()))
-    if not (-99 < value.i < 0 and -99 < value.thresh < 0 and 0 <= value.lra < 99 and -99 < value.tp < 99):
-        return None
-    return value
-
-
-def build_command(clips: list[Clip], dialogue: list[DialogueLine], music: Path | None, out: Path, *,
-                  width: int, height: int, fps: float, music_s: float | None = None,
-                  ffmpeg_path: str | None = None, measured: Loudness | None = None) -> tuple[list[str], Timeline]:
-    """The one ffmpeg command line that assembles the scene into `out`, and its timeline; with
-    `measured` (measure_loudness) loudnorm runs its second, linear pass."""
+def picture_command(clips: list[Clip], out: Path, *, width: int, height: int, fps: float,
+                    ffmpeg_path: str | None = None) -> tuple[list[str], Timeline]:
+    """The ffmpeg command line that renders the scene's picture alone into `out` (H.264 in MP4,
+    progress on stdout), and its timeline."""
     plan = timeline(clips, fps)
     width, height = max(2, width - width % 2), max(2, height - height % 2)
     picture = _picture(clips, plan, width, height, fps)
-    sound = _sound(dialogue, music, music_s, plan.duration_s, measured)
-    stream = ffmpeg.output(picture, sound, str(out), t=round(plan.duration_s, 6), movflags="+faststart",
-                           **VIDEO_CODEC, **AUDIO_CODEC)
-    head = [ffmpeg_binary(ffmpeg_path), "-hide_banner", "-nostats", "-loglevel", "error", "-progress", "pipe:1", "-y"]
+    stream = ffmpeg.output(picture, str(out), t=round(plan.duration_s, 6), f="mp4", **VIDEO_CODEC)
+    head = [ffmpeg_binary(ffmpeg_path), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error",
+            "-progress", "pipe:1", "-y"]
     return head + ffmpeg.get_args(stream), plan
 
 
-async def assemble_scene(settings: Settings, clips: list[Clip], dialogue: list[DialogueLine], music: Path | None,
-                         out: Path, *, on_progress: ProgressCallback | None = None) -> AssemblyResult:
-    """Assembles the scene into `out` (written atomically) in one ffmpeg pass; see the module doc."""
-    for path in [c.path for c in clips] + [d.path for d in dialogue] + ([music] if music else []):
-        if not path.is_file():
-            raise Invalid(f"{path.name} does not exist", code="missing_media")
-    timeline(clips)  # refuses bad input before any work
-    first, music_s = await asyncio.gather(
-        probe_video(clips[0].path, settings.ffmpeg_binary),
-        probe_duration(music, settings.ffmpeg_binary) if music else asyncio.sleep(0, None))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.stem + ".part" + out.suffix)
-    fps = frame_rate(first.fps)
-    measured = await measure_loudness(clips, dialogue, music, music_s, fps, settings.ffmpeg_binary)
-    args, plan = build_command(clips, dialogue, music, partial, width=first.width, height=first.height,
-                               fps=fps, music_s=music_s, ffmpeg_path=settings.ffmpeg_binary, measured=measured)
+def mux_command(video: Path, audio: Path, out: Path, ffmpeg_path: str | None = None) -> list[str]:
+    """Picture and sound into one MP4 by stream copy, the index in front (it plays while loading)."""
+    return [ffmpeg_binary(ffmpeg_path), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error", "-y",
+            "-i", str(video), "-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c", "copy",
+            "-movflags", "+faststart", "-f", "mp4", str(out)]
+
+
+async def _run(args: list[str], what: str, on_time: ProgressCallback | None = None) -> None:
+    """Runs one ffmpeg at background priority; `on_time` gets the seconds of output done (from
+    -progress); killed if this is cancelled; a failure raises with ffmpeg's last words."""
     process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
                                                    stderr=asyncio.subprocess.PIPE, **dies_with_parent(background=True))
     errors = asyncio.create_task(process.stderr.read())
     try:
         async for raw in process.stdout:
             key, _, value = raw.decode(errors="replace").strip().partition("=")
-            if key == "out_time_us" and value.isdigit() and on_progress is not None:
-                await on_progress(min(1.0, int(value) / 1e6 / plan.duration_s))
+            if key == "out_time_us" and value.isdigit() and on_time is not None:
+                await on_time(int(value) / 1e6)
         code = await process.wait()
     except BaseException:
         if process.returncode is None:
             process.kill()
             await process.wait()
-        partial.unlink(missing_ok=True)
+        errors.cancel()
         raise
     report = (await errors).decode(errors="replace")
     if code != 0:
-        partial.unlink(missing_ok=True)
-        raise RuntimeError(f"ffmpeg could not assemble the scene: {report[-600:]}")
-    partial.replace(out)
+        raise RuntimeError(f"ffmpeg could not {what}: {report[-600:]}")
+
+
+async def assemble_scene(settings: Settings, clips: list[Clip], dialogue: list[DialogueLine], music: Path | None,
+                         out: Path, *, on_progress: ProgressCallback | None = None) -> AssemblyResult:
+    """Assembles the scene into `out` (written atomically); see the module doc."""
+    for path in [c.path for c in clips] + [d.path for d in dialogue] + ([music] if music else []):
+        if not path.is_file():
+            raise Invalid(f"{path.name} does not exist", code="missing_media")
+    timeline(clips)  # refuses bad input before any work
+    binary = settings.ffmpeg_binary
+    first, music_s = await asyncio.gather(
+        probe_video(clips[0].path, binary),
+        probe_duration(music, binary) if music else asyncio.sleep(0, None))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    parts = {kind: out.with_name(f"{out.stem}.part-{kind}.mp4") for kind in ("video", "audio", "scene")}
+    fps = frame_rate(first.fps)
+    picture, plan = picture_command(clips, parts["video"], width=first.width, height=first.height, fps=fps,
+                                    ffmpeg_path=binary)
+
+    async def progress(seconds: float) -> None:
+        if on_progress is not None:
+            await on_progress(min(1.0, seconds / plan.duration_s))
+
+    async def sound() -> None:
+        measured = await measure_loudness(dialogue, music, music_s, plan.duration_s, binary)
+        await _run(sound_command(dialogue, music, parts["audio"], total=plan.duration_s, music_s=music_s,
+                                 measured=measured, ffmpeg_path=binary), "mix the scene's sound")
+
+    try:
+        async with asyncio.TaskGroup() as both:  # one failing stops the other
+            both.create_task(_run(picture, "assemble the scene's picture", progress))
+            both.create_task(sound())
+        await _run(mux_command(parts["video"], parts["audio"], parts["scene"], binary), "join picture and sound")
+        parts["scene"].replace(out)
+    except BaseExceptionGroup as group:  # the first failure says why
+        raise group.exceptions[0] from None
+    finally:
+        for part in parts.values():
+            part.unlink(missing_ok=True)
     return AssemblyResult(out, round(plan.duration_s, 6))

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 async def assemble(scene_id: int) -> None:
     try:
         from packages.audio_composition import music_for, speak
-        from packages.scene_generation.assembly import Clip, DialogueLine, assemble_scene, timeline
+        from packages.scene_generation.assembly import Clip, assemble_scene, timeline
+        from packages.scene_generation.assembly_sound import DialogueLine
     except ImportError as exc:  # the assembly is another part of the studio; say plainly what is missing
         scene = await _running(scene_id)
         await set_scene(scene, events.SceneFailed(project_id=scene["project_id"], scene_id=scene_id,

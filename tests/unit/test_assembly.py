@@ -1,4 +1,4 @@
-"""Scene assembly (packages/scene_generation/assembly.py) on real ffmpeg with clips and tones made
+"""Scene assembly (packages/scene_generation/assembly.py and assembly_sound.py) on real ffmpeg with clips and tones made
 here: the output lasts as long as the picture (sum of shots minus capped overlaps), never as long
 as the dialogue; transitions blend and are capped; dialogue sits at its start; music is at 30%,
 faded, not stretched and ducked under dialogue; the mix is loudness-normalised."""
@@ -14,8 +14,8 @@ import pytest
 from packages.core.errors import Invalid
 from packages.core.media import ffmpeg_binary
 from packages.core.settings import Settings
-from packages.scene_generation.assembly import (LOUDNESS_I, Clip, DialogueLine, assemble_scene, build_command,
-                                                measure_loudness, timeline)
+from packages.scene_generation.assembly import Clip, assemble_scene, picture_command, timeline
+from packages.scene_generation.assembly_sound import LOUDNESS_I, DialogueLine, measure_loudness, sound_command
 
 FPS = 24
 FRAME = 1 / FPS
@@ -108,6 +108,18 @@ async def test_bad_input_is_refused_before_any_work(studio, media):
             await assemble_scene(studio, clips, [], None, out)
         assert refused.value.code == code
     assert not out.exists()
+
+
+async def test_a_failing_encode_says_why_and_leaves_nothing_behind(studio, media):
+    """A shot that is no video fails the picture while the sound renders beside it: the error
+    carries ffmpeg's words, the sound's process is stopped, and neither output nor parts remain."""
+    broken = media / "broken.mp4"
+    broken.write_bytes(b"not a video at all")
+    line = make_tone(media / "line.wav", 1, 600)
+    with pytest.raises(RuntimeError, match="could not assemble the scene's picture"):
+        await assemble_scene(studio, [Clip(make_clip(media / "a.mp4", 1), 1), Clip(broken, 1)],
+                             [DialogueLine(0.2, line)], line, media / "out.mp4")
+    assert sorted(p.name for p in media.iterdir()) == ["a.mp4", "broken.mp4", "line.wav"]
 
 
 async def test_output_lasts_as_long_as_the_picture(studio, media):
@@ -212,13 +224,13 @@ async def test_loudness_is_measured_first_so_loudnorm_runs_linear(studio, media)
     and applies one linear gain (no 192 kHz dynamic pass); silence is not measured at all."""
     clips = [Clip(make_clip(media / "a.mp4", 3), 3)]
     line = make_tone(media / "line.wav", 2, 800, volume=0.05)
-    measured = await measure_loudness(clips, [DialogueLine(0.5, line)], None, None, FPS)
+    total = timeline(clips, FPS).duration_s
+    measured = await measure_loudness([DialogueLine(0.5, line)], None, None, total)
     assert measured is not None and -50 < measured.i < -20 and measured.tp < measured.i + 6
-    args, _ = build_command(clips, [DialogueLine(0.5, line)], None, media / "x.mp4", width=320, height=180, fps=FPS,
-                            measured=measured)
+    args = sound_command([DialogueLine(0.5, line)], None, media / "x.m4a", total=total, measured=measured)
     graph = args[args.index("-filter_complex") + 1]
     assert "linear=true" in graph and f"measured_I={measured.i}" in graph
-    assert await measure_loudness(clips, [], None, None, FPS) is None
+    assert await measure_loudness([], None, None, total) is None
 
 
 async def test_silent_scene_still_has_an_audio_track(studio, media):
@@ -231,10 +243,10 @@ async def test_silent_scene_still_has_an_audio_track(studio, media):
 async def test_file_names_never_enter_the_filter_graph(studio, media):
     """A file name full of filter-graph syntax is an input argument, never graph text, and works."""
     odd = make_clip(media / "a;b[c]'=d,e.mp4", 1)
-    args, _ = build_command([Clip(odd, 1)], [DialogueLine(0, odd)], None, media / "x.mp4", width=320, height=180,
-                            fps=FPS)
-    graph = args[args.index("-filter_complex") + 1]
-    assert "a;b[c]" not in graph
+    args, _ = picture_command([Clip(odd, 1)], media / "x.mp4", width=320, height=180, fps=FPS)
+    sound = sound_command([DialogueLine(0, odd)], None, media / "x.m4a", total=1.0)
+    for graph in (args[args.index("-filter_complex") + 1], sound[sound.index("-filter_complex") + 1]):
+        assert "a;b[c]" not in graph
     tone = make_tone(media / "x];[0:a]volume=9[y.wav", 1, 500)
     result = await assemble_scene(studio, [Clip(odd, 1), Clip(odd, 1, "wipe")], [DialogueLine(0.2, tone)], tone,
                                   media / "out.mp4")  # one file as both shots, one as a line and the music
