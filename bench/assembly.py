@@ -1,8 +1,9 @@
 """Bench of scene assembly (issue 6): 12 shots x 3 s at 720p with transitions (dissolve, fade,
-wipe, and one cut), a dialogue line on every shot and a music bed, assembled in one ffmpeg pass
-by `assemble_scene` (picture and sound rendered at once, then muxed), against the limit: a plain single-pass encode of the same output length and
-the same pictures (each clip read up to where the next one's transition would start, joined with
-cuts by concat, the music as the audio track, the same encoder settings, no other filter).
+wipe, and one cut), a dialogue line on every shot and a music bed, assembled by `assemble_scene`
+(one encode of the picture, the sound rendered beside it, a stream-copy mux), against the limit:
+a plain single-pass encode of the same output length and the same pictures (each clip read up to
+where the next one's transition would start, joined with cuts by concat, the music as the audio
+track, the same encoder settings, no other filter).
 Each is run three times, alternating, and the fastest run of each counts (the CPU time of
 the ffmpeg processes is printed too: on a busy machine it is the steadier figure). Goal: ratio <= 1.2.
 Last line: JSON {"bench", "value", "goal", "ok"}."""
