@@ -102,7 +102,7 @@ def job_app() -> procrastinate.App:
 
 
 SHUTDOWN_GRACE_S = 5.0  # a stopping worker waits this long for its jobs, then interrupts them
-_interrupted: set[int] = set()  # ids of jobs a stopping worker of this process interrupted
+_interrupted: set[int] = set()  # ids of jobs a stopping worker of this process interrupted (a few, once)
 
 
 class ResumeAfterShutdown(BaseRetryStrategy):
@@ -115,8 +115,7 @@ class ResumeAfterShutdown(BaseRetryStrategy):
         self.own = own
 
     def get_retry_decision(self, *, exception: BaseException, job) -> RetryDecision | None:
-        if job.id in _interrupted:
-            _interrupted.discard(job.id)
+        if job.id in _interrupted:  # (asked again by the job's events: the same answer)
             return RetryDecision(retry_in={"seconds": 0})
         return self.own.get_retry_decision(exception=exception, job=job) if self.own else None
 
