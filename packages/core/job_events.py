@@ -12,9 +12,12 @@ job's arguments name (PROJECT_OF), so they reach that project's webhooks.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import ClassVar
+
+from pydantic import BaseModel
 
 from packages.core.db import transaction
 from packages.core.events import Event
@@ -126,3 +129,26 @@ class JobReport:
         except Exception as exc:  # the database is away: the job's own outcome still counts
             log.warning("job %s (%s): an event of it was not stored (%s)", self.fields["job_id"], self.fields["task"],
                         exc)
+
+
+class RunningJob(BaseModel):
+    """A job a worker runs now, as its job.started event told it (for a page opened later)."""
+    job_id: int
+    task: str
+    queue: str
+    attempt: int
+    args: dict
+
+
+async def running_jobs(conn, project_id: int, periodic: frozenset[str]) -> list[RunningJob]:
+    """The project's running jobs that tell job.* events (not SILENT_TASKS, not housekeeping)."""
+    rows = await conn.fetch("SELECT id, task_name, queue_name, attempts, args FROM procrastinate_jobs "
+                            "WHERE status = 'doing' AND NOT task_name = ANY($1::text[]) ORDER BY id",
+                            sorted(SILENT_TASKS | periodic))
+    found = []
+    for row in rows:
+        args = json.loads(row["args"]) if isinstance(row["args"], str) else dict(row["args"])
+        if await _project(conn, args) == project_id:
+            found.append(RunningJob(job_id=row["id"], task=row["task_name"], queue=row["queue_name"],
+                                    attempt=row["attempts"] + 1, args=args))
+    return found

@@ -15,6 +15,8 @@ from packages.core.db import Conn
 from packages.core.errors import NotFound, Unauthorized
 from packages.core.event_stream import count_events_after, events_after, last_event_id, sse_message
 from packages.core.events import StoredEvent
+from packages.core.job_events import RunningJob, running_jobs
+from packages.core.jobs import periodic_tasks
 from packages.core.schemas import Page, PageParams, page_params
 
 VERSION = "0.1.0"
@@ -121,6 +123,13 @@ async def list_events(
     """Stored events after an id, oldest first; with project_id, that project's and studio-wide ones."""
     items = await events_after(conn, after, project_id, limit)
     return Page(items=items, total=await count_events_after(conn, after, project_id))
+
+
+@router.get("/jobs/running", response_model=list[RunningJob], operation_id="core-list_running_jobs")
+async def list_running_jobs(conn: Conn, project_id: Annotated[int, Query(ge=1)]) -> list[RunningJob]:
+    """The project's background jobs that a worker runs now (reviews, ingestion, pilots...): what
+    their job.started events told, for a page opened after them."""
+    return await running_jobs(conn, project_id, periodic_tasks())
 
 
 @router.get("/events/stream", operation_id="core-stream_events",

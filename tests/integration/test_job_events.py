@@ -127,3 +127,30 @@ async def test_a_webhook_on_job_failed_hears_of_a_failing_job(app, client, db):
         [got] = receiver.received
     assert got.signature_ok
     assert got.json["type"] == "job.failed" and got.json["payload"]["job_id"] == job_id
+
+
+async def test_running_jobs_are_listed_for_a_page_opened_after_their_start(app, client, db):
+    """GET /jobs/running lists what a worker runs now for the project, as job.started told it
+    (task, queue, attempt, ids); other projects' jobs stay out; a finished job leaves the list."""
+    project = await make_project(client, slug="busy")
+    other = await make_project(client, slug="calm")
+    character = await make_character(client, project)
+    release = asyncio.Event()
+    job_app_ = app.state.job_app
+    if "test:wait" not in job_app_.tasks:
+        @job_app_.task(name="test:wait", queue="test")
+        async def wait(character_id: int) -> None:
+            await release.wait()
+    job_id = await job_app_.configure_task("test:wait").defer_async(character_id=character["id"])
+    for _ in range(200):
+        listed = (await client.get("/jobs/running", params={"project_id": project["id"]})).json()
+        if listed:
+            break
+        await asyncio.sleep(0.05)
+    assert listed == [{"job_id": job_id, "task": "test:wait", "queue": "test", "attempt": 1,
+                       "args": {"character_id": character["id"]}}]
+    assert (await client.get("/jobs/running", params={"project_id": other["id"]})).json() == []
+    release.set()
+    assert await _finished(db, job_id) == "succeeded"
+    assert (await client.get("/jobs/running", params={"project_id": project["id"]})).json() == []
+    assert (await client.get("/jobs/running", params={"project_id": 0})).status_code == 422

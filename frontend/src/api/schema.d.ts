@@ -1206,6 +1206,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/jobs/running": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Running Jobs
+         * @description The project's background jobs that a worker runs now (reviews, ingestion, pilots...): what
+         *     their job.started events told, for a page opened after them.
+         */
+        get: operations["core-list_running_jobs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/outputs/{output_id}": {
         parameters: {
             query?: never;
@@ -4352,6 +4373,24 @@ export interface components {
             /** Characters */
             characters: components["schemas"]["ReplenishmentCharacter"][];
             settings: components["schemas"]["ReplenishmentSettings"];
+        };
+        /**
+         * RunningJob
+         * @description A job a worker runs now, as its job.started event told it (for a page opened later).
+         */
+        RunningJob: {
+            /** Args */
+            args: {
+                [key: string]: unknown;
+            };
+            /** Attempt */
+            attempt: number;
+            /** Job Id */
+            job_id: number;
+            /** Queue */
+            queue: string;
+            /** Task */
+            task: string;
         };
         /** SampleRead */
         SampleRead: {
@@ -8282,6 +8321,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JellyfinHealth"];
+                };
+            };
+        };
+    };
+    "core-list_running_jobs": {
+        parameters: {
+            query: {
+                project_id: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunningJob"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

@@ -18,6 +18,13 @@ export const generationApi = {
   retry: (generationId: number) => unwrap(api.POST('/generations/{generation_id}/retry', id(generationId))),
 }
 
+export type RunningJob = Resp<'/jobs/running', 'get'>[number]
+
+/** The worker's background jobs of a project running now (their job.started told it). */
+export const jobApi = {
+  running: (projectId: number) => unwrap(api.GET('/jobs/running', { params: { query: { project_id: projectId } } })),
+}
+
 /** Output files are served relative to the API prefix (see apiUrl). */
 export const outputUrls = (outputId: number) => ({
   file_url: `outputs/${outputId}/file`,

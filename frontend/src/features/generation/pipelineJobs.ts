@@ -304,6 +304,31 @@ export function backgroundTitle(run: BackgroundRun, characterName?: string): str
 const seconds = (s: number | undefined) =>
   s === undefined ? '' : s < 60 ? ` in ${s.toFixed(1)} s` : ` in ${Math.round(s / 60)} min`
 
+function backgroundJob(jobId: number, task: string, args: unknown, attempt: number, projectId: number): PipelineJob {
+  const run: BackgroundRun = { task, ids: idsOf(args), attempt }
+  return {
+    ...blank('background', jobId, projectId),
+    key: backgroundKey(task, run.ids),
+    title: backgroundTitle(run),
+    background: run,
+  }
+}
+
+const started = (job: PipelineJob): PipelineJob => {
+  const attempt = job.background?.attempt ?? 1
+  return { ...job, status: 'running', step: attempt > 1 ? `attempt ${attempt}` : '' }
+}
+
+/** A job a worker runs now (GET /jobs/running) as its `job.started` showed it, for a page opened
+ * after it started; null for a task the indicator does not show. */
+export function fromRunningJob(
+  row: { job_id: number; task: string; attempt: number; args: Record<string, unknown> },
+  projectId: number,
+): PipelineJob | null {
+  if (FOLLOWED_TASKS.has(row.task)) return null
+  return started(backgroundJob(row.job_id, row.task, row.args, row.attempt, projectId))
+}
+
 /** The row after a `job.*` event (started → running, succeeded → done, failed → failed, or still
  * running when procrastinate retries it), or null for an ignored task or an older run's news. */
 export function applyBackgroundEvent(
@@ -315,22 +340,17 @@ export function applyBackgroundEvent(
   const p = event.payload
   const jobId = num(p.job_id)
   if (!key || jobId === undefined || (prev && jobId < prev.id)) return null
-  const run: BackgroundRun = { task: str(p.task)!, ids: idsOf(p.args), attempt: num(p.attempt) ?? 1 }
-  const job: PipelineJob = {
-    ...blank('background', jobId, projectId),
-    key,
-    title: backgroundTitle(run),
-    background: run,
-  }
+  const job = backgroundJob(jobId, str(p.task)!, p.args, num(p.attempt) ?? 1, projectId)
   const error = str(p.error) ?? 'failed'
+  const attempt = job.background!.attempt
   switch (event.type) {
     case 'job.started':
-      return { ...job, status: 'running', step: run.attempt > 1 ? `attempt ${run.attempt}` : '' }
+      return started(job)
     case 'job.succeeded':
       return { ...job, status: 'done', progress: 1, step: `done${seconds(num(p.duration_s))}` }
     case 'job.failed':
       return p.will_retry === true
-        ? { ...job, status: 'running', step: `retrying: attempt ${run.attempt} failed (${error})` }
+        ? { ...job, status: 'running', step: `retrying: attempt ${attempt} failed (${error})` }
         : { ...job, status: 'failed', error }
   }
   return null

@@ -4,6 +4,7 @@ import type { StreamEvent } from '@/composables/useLiveUpdates'
 import { sceneApi } from '@/features/scenes/api'
 import { episodeApi } from '@/features/episodes/api'
 import { useCharacters } from '@/features/characters/store'
+import { jobApi } from './api'
 import { RECENT_BACKGROUND, ROW_DELAY_MS, usePipelineJobs } from './pipelineStore'
 
 let seq = 0
@@ -21,6 +22,7 @@ const sceneRow = (id: number, status: string, title = `S${id}`) =>
 beforeEach(() => {
   setActivePinia(createPinia())
   vi.useFakeTimers()
+  vi.spyOn(jobApi, 'running').mockResolvedValue([]) // no background job runs unless a test says so
 })
 afterEach(() => {
   vi.useRealTimers()
@@ -96,6 +98,25 @@ describe('usePipelineJobs: background jobs', () => {
     expect(store.activeCount).toBe(0)
     expect(store.background.map((j) => j.status)).toEqual(['done'])
     expect(store.recent).toEqual([]) // finished scenes/episodes/runs only
+  })
+
+  it('shows the background jobs already running when the project opens, then follows their events', async () => {
+    /** A page opened (or reloaded) after a job started still shows it: GET /jobs/running. */
+    vi.spyOn(sceneApi, 'list').mockResolvedValue({ items: [], total: 0 } as never)
+    vi.spyOn(episodeApi, 'list').mockResolvedValue({ items: [], total: 0 } as never)
+    const running = vi.spyOn(jobApi, 'running').mockResolvedValue([
+      { job_id: 5, task: 'review:metrics', queue: 'review', attempt: 2, args: { character_id: 3 } },
+      { job_id: 6, task: 'scene:run', queue: 'scene', attempt: 1, args: { scene_id: 2 } }, // followed as a scene
+    ])
+    const store = usePipelineJobs()
+    await store.load(7, 'demo')
+    expect(running).toHaveBeenCalledWith(7)
+    expect(store.background.map((j) => [j.title, j.status, j.step])).toEqual([
+      ['Metrics review · character #3', 'running', 'attempt 2'],
+    ])
+    expect(store.activeCount).toBe(1)
+    store.applyEvent(jobEv('job.succeeded', 5, 'review:metrics', { character_id: 3 }, { duration_s: 2 }))
+    expect(store.activeCount).toBe(0)
   })
 
   it('lists a running memory sync without counting it in the badge', async () => {

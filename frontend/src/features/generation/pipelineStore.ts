@@ -6,6 +6,7 @@ import { useCharacters } from '@/features/characters/store'
 import { episodeApi } from '@/features/episodes/api'
 import { sceneApi } from '@/features/scenes/api'
 import { trainingApi } from '@/features/training/api'
+import { jobApi } from './api'
 import {
   applyBackgroundEvent,
   applyJobEvent,
@@ -15,6 +16,7 @@ import {
   countsInBadge,
   fromEpisode,
   fromRun,
+  fromRunningJob,
   fromScene,
   isRunningJob,
   jobKey,
@@ -35,8 +37,9 @@ export const RECENT_BACKGROUND = 5
 /** Scene generation, training runs and episode assembly/publishing of the open project, for the
  * top bar's job indicator: running scenes and episodes are read when the project opens, then
  * everything follows the event stream (a training run appears with its next event). Background
- * jobs (reviews, ingestion, memory sync...) follow the worker's `job.*` events only, those of the
- * open project and those of no project (housekeeping failures). */
+ * jobs (reviews, ingestion, memory sync...) running when the project opens are read too (GET
+ * /jobs/running), then follow the worker's `job.*` events, those of the open project and those of
+ * no project (housekeeping failures). */
 export const usePipelineJobs = defineStore('pipelineJobs', () => {
   const byKey = ref<Record<string, PipelineJob>>({})
   const projectId = ref<number | null>(null)
@@ -82,10 +85,21 @@ export const usePipelineJobs = defineStore('pipelineJobs', () => {
       timers.clear()
     }
     projectId.value = forProject
-    const [scenes, episodes] = await Promise.allSettled([sceneApi.list(forProject), episodeApi.list(projectSlug)])
+    const [scenes, episodes, running] = await Promise.allSettled([
+      sceneApi.list(forProject),
+      episodeApi.list(projectSlug),
+      jobApi.running(forProject),
+    ])
     if (projectId.value !== forProject) return
     if (scenes.status === 'fulfilled') for (const s of scenes.value.items) put(fromScene(s))
     if (episodes.status === 'fulfilled') for (const e of episodes.value.items) put(fromEpisode(e))
+    if (running.status === 'fulfilled')
+      for (const row of running.value) {
+        const job = fromRunningJob(row, forProject)
+        const known = job && byKey.value[job.key]
+        // an event that came while the list was read is as new or newer
+        if (job && !(known && known.id >= job.id)) put(job)
+      }
   }
 
   async function readRow(kind: PipelineKind, id: number): Promise<PipelineJob> {
