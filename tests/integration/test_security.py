@@ -25,7 +25,7 @@ REQUIRED = {
     "GET /health": PUBLIC, "POST /auth/session": PUBLIC, "DELETE /auth/session": PUBLIC,
     "GET /auth/me": VIEWER,
     "GET /tokens": ADMIN, "POST /tokens": ADMIN, "DELETE /tokens/{token_id}": ADMIN,
-    "GET /events": VIEWER, "GET /events/stream": VIEWER,
+    "GET /events": VIEWER, "GET /events/stream": VIEWER, "GET /jobs/running": VIEWER,
     "GET /projects": VIEWER, "POST /projects": DIRECTOR, "GET /projects/by-slug/{slug}": VIEWER,
     "GET /projects/{project_id}": VIEWER, "PATCH /projects/{project_id}": DIRECTOR,
     "POST /projects/{project_id}/archive": DIRECTOR, "POST /projects/{project_id}/restore": DIRECTOR,
