@@ -12,7 +12,6 @@ job's arguments name (PROJECT_OF), so they reach that project's webhooks.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import ClassVar
@@ -147,7 +146,7 @@ async def running_jobs(conn, project_id: int, periodic: frozenset[str]) -> list[
                             sorted(SILENT_TASKS | periodic))
     found = []
     for row in rows:
-        args = json.loads(row["args"]) if isinstance(row["args"], str) else dict(row["args"])
+        args = row["args"]  # jsonb arrives decoded (the pool's codec)
         if await _project(conn, args) == project_id:
             found.append(RunningJob(job_id=row["id"], task=row["task_name"], queue=row["queue_name"],
                                     attempt=row["attempts"] + 1, args=args))
